@@ -1,0 +1,71 @@
+"""``python -m dlcore info``: versions, devices, CUDA driver/runtime/NVRTC and the kernel cache."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+
+import numpy as np
+
+from . import __version__
+from .backend import cuda_status
+
+
+def info_lines() -> list[str]:
+    """The lines ``python -m dlcore info`` prints."""
+    lines = [
+        f"dlcore      {__version__}",
+        f"python      {platform.python_version()} ({sys.executable})",
+        f"numpy       {np.__version__}",
+        f"platform    {platform.platform()}",
+        f"default     DLCORE_DEVICE={os.environ.get('DLCORE_DEVICE', '(unset: cpu)')}",
+    ]
+    try:
+        import cupy
+
+        lines.append(f"cupy        {cupy.__version__}")
+        rt = cupy.cuda.runtime
+        lines.append(f"cuda rt     {rt.runtimeGetVersion()}")
+        try:
+            lines.append(f"cuda driver {rt.driverGetVersion()}")
+        except Exception as exc:  # no driver
+            lines.append(f"cuda driver none ({exc})")
+        try:
+            lines.append("nvrtc       {}.{}".format(*cupy.cuda.nvrtc.getVersion()))
+        except Exception as exc:
+            lines.append(f"nvrtc       missing ({exc})")
+        cache = os.environ.get("CUPY_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cupy", "kernel_cache"))
+        lines.append(f"kernel cache {cache}")
+    except ImportError:
+        lines.append("cupy        not installed")
+    ok, reason = cuda_status()
+    if ok:
+        import cupy
+
+        for i in range(cupy.cuda.runtime.getDeviceCount()):
+            props = cupy.cuda.runtime.getDeviceProperties(i)
+            name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+            lines.append(f"device      cuda:{i} {name}, sm_{props['major']}{props['minor']}, {props['totalGlobalMem'] / 2**30:.1f} GiB")
+    else:
+        lines.append(f"device      cpu only: {reason}")
+    try:
+        from .cuda.loader import kernel_dir
+
+        lines.append(f"kernels     {kernel_dir()}")
+    except Exception as exc:  # loader not importable
+        lines.append(f"kernels     unavailable ({exc})")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dlcore", description=__doc__)
+    parser.add_argument("command", choices=["info"], help="what to do")
+    parser.parse_args(argv)
+    print("\n".join(info_lines()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""Differentiable NN ops on Tensors, also importable as ``dlcore.nn.functional``.
+
+    >>> import dlcore.functional as F
+"""
+
+from .activation import identity, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from .linear import dropout, linear
+from .loss import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    l1_loss,
+    logistic_loss,
+    mse_loss,
+    nll_loss,
+)
+
+__all__ = [
+    "identity", "leaky_relu", "log_softmax", "relu", "sigmoid", "softmax", "tanh",
+    "dropout", "linear",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "l1_loss",
+    "logistic_loss", "mse_loss", "nll_loss",
+]

@@ -1,0 +1,210 @@
+"""Loss functions (lectures 000-002), each with ``reduction`` = "mean" | "sum" | "none".
+
+    >>> import dlcore, dlcore.functional as F
+    >>> F.mse_loss(dlcore.tensor([1.0, 2.0]), dlcore.tensor([1.0, 4.0])).item()
+    2.0
+    >>> round(F.cross_entropy(dlcore.tensor([[2.0, 0.0]]), dlcore.tensor([0])).item(), 4)
+    0.1269
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function
+from ..backend import get_array_module, is_gpu_array
+from ..errors import DTypeError, ShapeError, shape_str
+from ..tensor import Tensor
+from .activation import log_softmax_array
+
+_REDUCTIONS = ("mean", "sum", "none")
+_LOG_FLOOR = float(np.exp(-100.0))  # log() is clamped at -100, as in PyTorch
+
+
+def _reduce(per_item: Tensor, reduction: str, op: str) -> Tensor:
+    if reduction == "mean":
+        return per_item.mean()
+    if reduction == "sum":
+        return per_item.sum()
+    if reduction == "none":
+        return per_item
+    raise ValueError(f"{op} expected reduction in {_REDUCTIONS}, got {reduction!r}")
+
+
+def _as_tensor(x) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _check_same_shape(op: str, input: Tensor, target: Tensor) -> None:
+    if input.shape != target.shape:
+        raise ShapeError(
+            f"{op} expected input and target of the same shape, got input {shape_str(input.shape)} "
+            f"and target {shape_str(target.shape)} (broadcasting them would silently change the loss)"
+        )
+
+
+def _check_float(op: str, t: Tensor, what: str) -> None:
+    if t.dtype.kind != "f":
+        raise DTypeError(f"{op} expected a floating-point {what}, got dtype {t.dtype}")
+
+
+def _softplus(z):
+    """log(1 + exp(z)) without overflow."""
+    xp = get_array_module(z)
+    return xp.maximum(z, 0) + xp.log1p(xp.exp(-abs(z)))
+
+
+def _sigmoid(z):
+    xp = get_array_module(z)
+    e = xp.exp(-abs(z))
+    return xp.where(z >= 0, 1.0, e) / (1.0 + e)
+
+
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean squared error (L2): mean((input - target)^2)."""
+    input, target = _as_tensor(input), _as_tensor(target)
+    _check_same_shape("mse_loss", input, target)
+    diff = input - target
+    return _reduce(diff * diff, reduction, "mse_loss")
+
+
+def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean absolute error (L1): mean(|input - target|)."""
+    input, target = _as_tensor(input), _as_tensor(target)
+    _check_same_shape("l1_loss", input, target)
+    return _reduce((input - target).abs(), reduction, "l1_loss")
+
+
+def _check_class_targets(op: str, scores: Tensor, target: Tensor) -> None:
+    if scores.ndim != 2:
+        raise ShapeError(f"{op} expected scores of shape (N, C), got {shape_str(scores.shape)}")
+    if target.dtype.kind not in "iu":
+        raise DTypeError(
+            f"{op} expected integer class targets (int64), got dtype {target.dtype}: "
+            "for probabilities or 0/1 floats use binary_cross_entropy"
+        )
+    if target.shape != (scores.shape[0],):
+        raise ShapeError(
+            f"{op} expected targets of shape ({scores.shape[0]},) for scores {shape_str(scores.shape)}, "
+            f"got {shape_str(target.shape)}"
+        )
+    if target.shape[0] == 0:
+        raise ShapeError(f"{op} got an empty batch")
+    lo, hi = int(target.data.min()), int(target.data.max())
+    if lo < 0 or hi >= scores.shape[1]:
+        raise ValueError(f"{op} expected class targets in [0, {scores.shape[1] - 1}], got values in [{lo}, {hi}]")
+
+
+class CrossEntropy(Function):
+    """Per-row softmax cross-entropy over integer targets, fused for stability and speed."""
+
+    def forward(self, logits, targets):
+        self.targets = targets
+        if is_gpu_array(logits):
+            from ..cuda import softmax as gpu
+
+            loss, self.log_probs = gpu.cross_entropy_forward(logits, targets)
+            return loss
+        self.log_probs = log_softmax_array(logits, axis=1)
+        return -self.log_probs[np.arange(len(targets)), targets]
+
+    def backward(self, g):
+        if is_gpu_array(g):
+            from ..cuda import softmax as gpu
+
+            return gpu.cross_entropy_backward(self.log_probs, self.targets, g), None
+        grad = np.exp(self.log_probs)
+        grad[np.arange(len(self.targets)), self.targets] -= 1
+        return grad * g[:, None], None
+
+
+def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Cross-entropy of softmax(input) against integer class targets (lecture 000).
+
+    ``input`` is (N, C) raw scores (logits); ``target`` is (N,) int64 in [0, C).
+    """
+    input, target = _as_tensor(input), _as_tensor(target)
+    _check_class_targets("cross_entropy", input, target)
+    return _reduce(CrossEntropy.apply(input, target), reduction, "cross_entropy")
+
+
+def nll_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood: -input[i, target[i]], for ``input`` = log-probabilities (N, C)."""
+    input, target = _as_tensor(input), _as_tensor(target)
+    _check_class_targets("nll_loss", input, target)
+    rows = input.xp.arange(input.shape[0])
+    return _reduce(-input[rows, target.data], reduction, "nll_loss")
+
+
+class BinaryCrossEntropy(Function):
+    """-(y log p + (1 - y) log(1 - p)), with each log clamped at -100 as PyTorch does."""
+
+    def forward(self, p, y):
+        xp = get_array_module(p)
+        self.p, self.y = p, y
+        floor = p.dtype.type(_LOG_FLOOR)
+        return -(y * xp.log(xp.maximum(p, floor)) + (1 - y) * xp.log(xp.maximum(1 - p, floor)))
+
+    def backward(self, g):
+        xp = get_array_module(g)
+        eps = xp.finfo(self.p.dtype).tiny
+        denom = xp.maximum(self.p * (1 - self.p), eps)
+        return g * (self.p - self.y) / denom, None
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy for probabilities ``input`` in [0, 1] and targets in {0, 1}."""
+    input, target = _as_tensor(input), _as_tensor(target)
+    _check_same_shape("binary_cross_entropy", input, target)
+    _check_float("binary_cross_entropy", target, "target")
+    if input.numel() == 0:
+        raise ShapeError("binary_cross_entropy got an empty batch")
+    lo, hi = float(input.data.min()), float(input.data.max())
+    if lo < 0 or hi > 1:
+        raise ValueError(
+            f"binary_cross_entropy expected probabilities in [0, 1], got values in [{lo:.4g}, {hi:.4g}]: "
+            "apply sigmoid first or use binary_cross_entropy_with_logits"
+        )
+    return _reduce(BinaryCrossEntropy.apply(input, target), reduction, "binary_cross_entropy")
+
+
+class BinaryCrossEntropyWithLogits(Function):
+    """BCE on logits z: softplus(z) - y z, whose gradient is sigmoid(z) - y."""
+
+    def forward(self, z, y):
+        self.z, self.y = z, y
+        return _softplus(z) - y * z
+
+    def backward(self, g):
+        return g * (_sigmoid(self.z) - self.y), None
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """sigmoid + binary cross-entropy in one stable step; ``input`` holds logits."""
+    input, target = _as_tensor(input), _as_tensor(target)
+    _check_same_shape("binary_cross_entropy_with_logits", input, target)
+    _check_float("binary_cross_entropy_with_logits", target, "target")
+    return _reduce(BinaryCrossEntropyWithLogits.apply(input, target), reduction, "binary_cross_entropy_with_logits")
+
+
+class LogisticLoss(Function):
+    """log(1 + exp(-y f)) for labels y in {-1, +1}; gradient -y sigmoid(-y f)."""
+
+    def forward(self, f, y):
+        self.margin, self.y = -y * f, y
+        return _softplus(self.margin)
+
+    def backward(self, g):
+        return -g * self.y * _sigmoid(self.margin), None
+
+
+def logistic_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """The logistic loss log(1 + exp(-y f(x))) with ``target`` y in {-1, +1} (lecture 001)."""
+    input, target = _as_tensor(input), _as_tensor(target)
+    _check_same_shape("logistic_loss", input, target)
+    values = np.unique(target.numpy())
+    if not set(values.tolist()) <= {-1, 1}:
+        raise ValueError(f"logistic_loss expected targets in {{-1, +1}}, got values {values[:5].tolist()}")
+    if target.dtype != input.dtype:
+        target = Tensor(target.data.astype(input.dtype))
+    return _reduce(LogisticLoss.apply(input, target), reduction, "logistic_loss")
