@@ -1,0 +1,471 @@
+"""The training loop of lecture 001: shuffle, forward, loss, backward, update; repeat per epoch.
+
+    >>> import numpy as np, dlcore, dlcore.nn as nn, dlcore.functional as F
+    >>> from dlcore.datasets import linear
+    >>> X, y = linear(64, w=2.0, b=1.0, noise=0.0, seed=0)
+    >>> model = nn.Linear(1, 1)
+    >>> history = fit(model, F.mse_loss, dlcore.optim.SGD(model.parameters(), lr=0.5), (X, y),
+    ...               epochs=30, batch_size=None, metrics=None, progress=False)
+    >>> history["loss"][-1] < 1e-3
+    True
+
+``batch_size=None`` is batch gradient descent (one update per epoch), ``1`` stochastic
+gradient descent, anything else mini-batch. Callbacks (:class:`EarlyStopping`,
+:class:`ModelCheckpoint`) run after each epoch; a checkpoint holds everything needed to resume
+with ``fit(..., resume_from=path)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from . import serialization
+from .autograd import no_grad
+from .backend import get_rng_state, manual_seed, set_rng_state, to_numpy
+from .data import DataLoader, TensorDataset
+from .errors import CheckpointError, NonFiniteLossError
+from .metrics import accuracy
+
+__all__ = ["History", "Callback", "EarlyStopping", "ModelCheckpoint", "fit", "evaluate", "predict"]
+
+log = logging.getLogger("dlcore.train")
+
+CHECKPOINT_KIND = "dlcore.train.fit"
+
+
+class History(dict):
+    """Per-epoch results: ``history["loss"]`` is a list with one value per epoch.
+
+    Keys: ``loss``, each metric (``accuracy``), ``val_loss`` and ``val_<metric>`` with
+    validation data, ``lr`` (of the first parameter group) and ``time`` (seconds per epoch).
+    ``history.epochs`` is the number of epochs recorded.
+    """
+
+    def append(self, logs: dict) -> None:
+        for key, value in logs.items():
+            self.setdefault(key, []).append(value)
+
+    @property
+    def epochs(self) -> int:
+        return max((len(v) for v in self.values()), default=0)
+
+
+# --------------------------------------------------------------------------- callbacks
+class Callback:
+    """Hooks called by :func:`fit`. ``run`` is the running :class:`_Run` (model, optimizer, ...)."""
+
+    def on_train_begin(self, run: "_Run") -> None:
+        pass
+
+    def on_epoch_end(self, run: "_Run", epoch: int, logs: dict) -> None:
+        pass
+
+    def on_train_end(self, run: "_Run") -> None:
+        pass
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+def _resolve_mode(mode: str, monitor: str, who: str) -> str:
+    if mode == "auto":
+        return "max" if any(k in monitor for k in ("acc", "auc", "f1", "precision", "recall")) else "min"
+    if mode not in ("min", "max"):
+        raise ValueError(f"{who} expected mode 'auto', 'min' or 'max', got {mode!r}")
+    return mode
+
+
+def _monitored(logs: dict, monitor: str, who: str) -> float:
+    if monitor not in logs:
+        raise KeyError(f"{who} monitors {monitor!r}, but the epoch logs only have {sorted(logs)} "
+                       f"(val_* needs val_data)")
+    return float(logs[monitor])
+
+
+class _Best:
+    """Tracks the best value of a monitored quantity (min or max)."""
+
+    def __init__(self, mode: str, min_delta: float = 0.0) -> None:
+        self.mode, self.min_delta = mode, abs(float(min_delta))
+        self.best: float | None = None
+
+    def improves(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        if self.best is None:
+            return True
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved for ``patience`` epochs.
+
+    ``mode="auto"`` maximises accuracy-like quantities and minimises the rest (losses).
+    With ``restore_best_weights=True`` the model gets the weights of its best epoch back.
+    """
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 5, mode: str = "auto",
+                 min_delta: float = 0.0, restore_best_weights: bool = False) -> None:
+        self.monitor, self.patience = monitor, int(patience)
+        self.tracker = _Best(_resolve_mode(mode, monitor, "EarlyStopping"), min_delta)
+        self.restore_best_weights = restore_best_weights
+        self.wait = 0
+        self.best_epoch: int | None = None
+        self.stopped_epoch: int | None = None
+        self._best_weights: dict | None = None
+
+    def on_epoch_end(self, run: "_Run", epoch: int, logs: dict) -> None:
+        value = _monitored(logs, self.monitor, "EarlyStopping")
+        if self.tracker.improves(value):
+            self.tracker.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self._best_weights = {k: v.data.copy() for k, v in run.model.state_dict().items()}
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.stopped_epoch = epoch
+            run.stop_training = True
+            log.info("early stopping at epoch %d: %s has not improved for %d epochs (best %.6g at epoch %s)",
+                     epoch, self.monitor, self.wait, self.tracker.best, self.best_epoch)
+
+    def on_train_end(self, run: "_Run") -> None:
+        if self.restore_best_weights and self._best_weights is not None:
+            run.model.load_state_dict(self._best_weights)
+
+    def state_dict(self) -> dict:
+        return {"best": self.tracker.best, "best_epoch": self.best_epoch, "wait": self.wait}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.tracker.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+
+
+class ModelCheckpoint(Callback):
+    """Save a resumable checkpoint (model, optimizer, scheduler, epoch, history, RNG) after epochs.
+
+    ``path`` may contain ``{epoch}`` (e.g. ``"ckpt-{epoch:03d}.npz"``). Without ``monitor``
+    every epoch is saved; with it and ``save_best_only=True`` only epochs that improve it.
+    The file is written atomically by :func:`dlcore.save`; load it with
+    ``fit(..., resume_from=path)`` or :func:`dlcore.load`.
+    """
+
+    def __init__(self, path: "str | os.PathLike", monitor: str | None = None, save_best_only: bool = False,
+                 mode: str = "auto") -> None:
+        if save_best_only and monitor is None:
+            raise ValueError("ModelCheckpoint(save_best_only=True) needs a monitor, e.g. monitor='val_loss'")
+        self.path, self.monitor, self.save_best_only = os.fspath(path), monitor, save_best_only
+        self.tracker = _Best(_resolve_mode(mode, monitor or "", "ModelCheckpoint"))
+        self.last_saved: str | None = None
+
+    def on_epoch_end(self, run: "_Run", epoch: int, logs: dict) -> None:
+        if self.monitor is not None:
+            value = _monitored(logs, self.monitor, "ModelCheckpoint")
+            improved = self.tracker.improves(value)
+            if improved:
+                self.tracker.best = value
+            if self.save_best_only and not improved:
+                return
+        path = self.path.format(epoch=epoch)
+        serialization.save(run.checkpoint(epoch), path)
+        self.last_saved = path
+        log.debug("saved checkpoint %s (epoch %d)", path, epoch)
+
+    def state_dict(self) -> dict:
+        return {"best": self.tracker.best}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.tracker.best = state["best"]
+
+
+# --------------------------------------------------------------------------- helpers
+def _loader(data: Any, batch_size: int | None, shuffle: bool, seed: int | None, device: Any) -> DataLoader:
+    """A DataLoader from ``(X, y)`` (arrays or Tensors) on ``device``, or the given DataLoader."""
+    if isinstance(data, DataLoader):
+        return data
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return DataLoader(TensorDataset(*data), batch_size=batch_size, shuffle=shuffle, seed=seed, device=device)
+    raise TypeError(f"expected (X, y) arrays/Tensors or a DataLoader, got {type(data).__name__}")
+
+
+def _on(batch: tuple, device: Any) -> tuple:
+    return tuple(t if t.device == device else t.to(device) for t in batch)
+
+
+def _metric_fns(metrics: Sequence[Any] | None, loss_fn: Callable) -> dict[str, Callable]:
+    """Name -> fn(output, target) -> float. "accuracy" reads one-column outputs as logits when
+    the loss takes logits (``*_with_logits``, ``logistic_loss``) and as probabilities otherwise."""
+    fns: dict[str, Callable] = {}
+    name = getattr(loss_fn, "__name__", type(loss_fn).__name__).lower()
+    threshold = 0.0 if ("logit" in name or "logistic" in name) else None
+    for m in metrics or ():
+        if m == "accuracy":
+            fns["accuracy"] = lambda out, y: accuracy(out, y, threshold=threshold)
+        elif callable(m):
+            fns[getattr(m, "__name__", "metric")] = m
+        else:
+            raise ValueError(f"fit: unknown metric {m!r}; use 'accuracy' or a callable fn(output, target)")
+    return fns
+
+
+class _Run:
+    """What callbacks see: the model, optimizer, scheduler, history, and a stop flag."""
+
+    def __init__(self, model: Any, optimizer: Any, scheduler: Any, history: History,
+                 callbacks: Sequence[Callback]) -> None:
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.history, self.callbacks = history, list(callbacks)
+        self.stop_training = False
+
+    def checkpoint(self, epoch: int) -> dict:
+        """Everything needed to resume after ``epoch`` completed epochs."""
+        return {
+            "kind": CHECKPOINT_KIND,
+            "epoch": int(epoch),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "history": {k: list(v) for k, v in self.history.items()},
+            "rng": get_rng_state(),
+            "callbacks": [cb.state_dict() for cb in self.callbacks],
+        }
+
+    def restore(self, path: "str | os.PathLike") -> int:
+        """Load a checkpoint written by :class:`ModelCheckpoint`; returns its epoch."""
+        state = serialization.load(path)
+        if not isinstance(state, dict) or state.get("kind") != CHECKPOINT_KIND:
+            raise CheckpointError(f"fit(resume_from={os.fspath(path)!r}): not a checkpoint written by "
+                                  f"ModelCheckpoint (no kind={CHECKPOINT_KIND!r})")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if (state["scheduler"] is None) != (self.scheduler is None):
+            raise CheckpointError(f"fit(resume_from={os.fspath(path)!r}): the checkpoint "
+                                  f"{'has no' if state['scheduler'] is None else 'has a'} scheduler state, "
+                                  f"this run {'has' if self.scheduler is not None else 'has no'} scheduler")
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.history.clear()
+        self.history.update({k: list(v) for k, v in state["history"].items()})
+        set_rng_state(state["rng"])
+        saved = state.get("callbacks") or []
+        if len(saved) == len(self.callbacks):
+            for cb, cb_state in zip(self.callbacks, saved):
+                if cb_state:
+                    cb.load_state_dict(cb_state)
+        return int(state["epoch"])
+
+
+def _use_bar(progress: bool) -> bool:
+    if not progress:
+        return False
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _format_logs(epoch: int, epochs: int, logs: dict) -> str:
+    parts = [f"epoch {epoch}/{epochs}"]
+    for key, value in logs.items():
+        if key == "time":
+            parts.append(f"{value:.1f}s")
+        elif key == "samples_per_s":
+            parts.append(f"{value:,.0f} samples/s")
+        elif key == "lr":
+            parts.append(f"lr {value:.3g}")
+        else:
+            parts.append(f"{key} {value:.4f}")
+    return " - ".join(parts)
+
+
+# --------------------------------------------------------------------------- fit
+def fit(model: Any, loss_fn: Callable, optimizer: Any, train_data: Any, epochs: int,
+        batch_size: int | None = 32, val_data: Any = None, callbacks: Iterable[Callback] = (),
+        progress: bool = True, scheduler: Any = None, metrics: Sequence[Any] | None = ("accuracy",),
+        seed: int | None = None, on_nonfinite: str = "raise", resume_from: "str | os.PathLike | None" = None,
+        eval_batch_size: int = 1024) -> History:
+    """Train ``model`` for ``epochs`` epochs (counted from the start, also when resuming).
+
+    - ``train_data`` / ``val_data``: ``(X, y)`` arrays or Tensors (copied once to the model's
+      device and reshuffled every epoch), or a :class:`~dlcore.data.DataLoader`.
+    - ``batch_size``: None = batch GD, 1 = stochastic GD, n = mini-batches of n.
+    - ``metrics``: ``("accuracy",)``, callables ``fn(output, target) -> float``, or None
+      (regression). Training metrics average the batches; validation ones use all outputs.
+    - ``seed``: seeds dlcore's generators (dropout) and fixes epoch e's shuffle to (seed, e).
+    - ``on_nonfinite``: "raise" (a :class:`~dlcore.errors.NonFiniteLossError` naming the epoch
+      and batch, before any checkpoint of that epoch) or "skip" (that batch makes no update).
+    - ``scheduler``: stepped once after every epoch.
+    - ``resume_from``: a :class:`ModelCheckpoint` file; training goes on after its epoch.
+    - ``progress``: a tqdm bar per epoch (loss, samples/s) and a summary line per epoch, when
+      stdout is a terminal; otherwise the summary goes to the ``dlcore.train`` logger (INFO).
+
+    Returns the :class:`History`.
+    """
+    if on_nonfinite not in ("raise", "skip"):
+        raise ValueError(f"fit expected on_nonfinite 'raise' or 'skip', got {on_nonfinite!r}")
+    if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
+        raise ValueError(f"fit expected batch_size >= 1 or None (full batch), got {batch_size!r}")
+    callbacks = list(callbacks)
+    device = model.device
+    train_loader = _loader(train_data, batch_size, shuffle=True, seed=seed, device=device)
+    val_loader = None if val_data is None else _loader(val_data, eval_batch_size, False, None, device)
+    metric_fns = _metric_fns(metrics, loss_fn)
+    history = History()
+    run = _Run(model, optimizer, scheduler, history, callbacks)
+
+    start = 0
+    if resume_from is not None:
+        start = run.restore(resume_from)
+        log.info("resuming from %s after epoch %d", os.fspath(resume_from), start)
+    elif seed is not None:
+        manual_seed(seed)
+
+    use_bar = _use_bar(progress)
+    for cb in callbacks:
+        cb.on_train_begin(run)
+    try:
+        for epoch in range(start + 1, epochs + 1):
+            train_loader.set_epoch(epoch - 1)
+            t0 = time.perf_counter()
+            logs = _train_epoch(model, loss_fn, optimizer, train_loader, metric_fns, device, epoch, epochs,
+                                on_nonfinite, use_bar)
+            if val_loader is not None:
+                val = _evaluate(model, val_loader, loss_fn, metric_fns, device)
+                logs.update({f"val_{k}": v for k, v in val.items()})
+            logs["lr"] = float(optimizer.param_groups[0]["lr"])
+            if scheduler is not None:
+                scheduler.step()
+            logs["time"] = time.perf_counter() - t0
+            samples_per_s = logs.pop("samples_per_s")
+            history.append(logs)
+            summary = _format_logs(epoch, epochs, {**logs, "samples_per_s": samples_per_s})
+            if use_bar:
+                from tqdm.auto import tqdm
+
+                tqdm.write(summary, file=sys.stdout)
+            else:
+                log.info(summary)
+            for cb in callbacks:
+                cb.on_epoch_end(run, epoch, logs)
+            if run.stop_training:
+                break
+    finally:
+        model.train()
+    for cb in callbacks:
+        cb.on_train_end(run)
+    return history
+
+
+def _train_epoch(model, loss_fn, optimizer, loader, metric_fns, device, epoch, epochs, on_nonfinite,
+                 use_bar) -> dict:
+    model.train()
+    bar = None
+    if use_bar:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(loader), desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False,
+                   file=sys.stdout, dynamic_ncols=True)
+    total_loss, seen, skipped = 0.0, 0, 0
+    sums = dict.fromkeys(metric_fns, 0.0)
+    t0 = time.perf_counter()
+    try:
+        for b, batch in enumerate(loader, start=1):
+            x, y = _on(batch, device)
+            out = model(x)
+            loss = loss_fn(out, y)
+            value = float(loss.item())
+            n = x.shape[0]
+            if not math.isfinite(value):
+                if on_nonfinite == "raise":
+                    raise NonFiniteLossError(
+                        f"fit: the loss is {value} at epoch {epoch}, batch {b} of {len(loader)} "
+                        f"(learning rate too high, or bad inputs?); pass on_nonfinite='skip' to skip such batches")
+                skipped += 1
+                log.warning("fit: skipping batch %d of epoch %d: the loss is %s", b, epoch, value)
+                if bar is not None:
+                    bar.update(1)
+                continue
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total_loss += value * n
+            seen += n
+            for name, fn in metric_fns.items():
+                sums[name] += fn(out.detach(), y) * n
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{total_loss / seen:.4f}",
+                                samples_s=f"{seen / max(time.perf_counter() - t0, 1e-9):,.0f}", refresh=False)
+    finally:
+        if bar is not None:
+            bar.close()
+    elapsed = time.perf_counter() - t0
+    if skipped:
+        log.warning("fit: epoch %d skipped %d of %d batches with a non-finite loss", epoch, skipped, len(loader))
+    logs = {"loss": total_loss / seen if seen else float("nan")}
+    logs.update({k: (v / seen if seen else float("nan")) for k, v in sums.items()})
+    logs["samples_per_s"] = seen / max(elapsed, 1e-9)
+    return logs
+
+
+# --------------------------------------------------------------------------- evaluate / predict
+def _outputs(model, loader, device, loss_fn=None):
+    """Eval mode + no_grad over a loader: (NumPy outputs, NumPy targets or None, mean loss or None)."""
+    was_training = model.training
+    model.eval()
+    outs, targets, total, count = [], [], 0.0, 0
+    try:
+        with no_grad():
+            for batch in loader:
+                batch = _on(batch, device)
+                out = model(batch[0])
+                outs.append(to_numpy(out.data))
+                if len(batch) > 1:
+                    targets.append(to_numpy(batch[1].data))
+                    if loss_fn is not None:
+                        n = batch[0].shape[0]
+                        total += float(loss_fn(out, batch[1]).item()) * n
+                        count += n
+    finally:
+        model.train(was_training)
+    output = np.concatenate(outs) if outs else np.zeros((0,))
+    target = np.concatenate(targets) if targets else None
+    return output, target, (total / count if count else None)
+
+
+def _evaluate(model, loader, loss_fn, metric_fns, device) -> dict:
+    output, target, loss = _outputs(model, loader, device, loss_fn)
+    result = {} if loss is None else {"loss": loss}
+    for name, fn in metric_fns.items():
+        result[name] = float(fn(output, target))
+    return result
+
+
+def evaluate(model: Any, data: Any, loss_fn: Callable | None = None, batch_size: int = 1024,
+             metrics: Sequence[Any] | None = ("accuracy",)) -> dict:
+    """Loss (mean over samples, when ``loss_fn`` is given) and metrics of ``model`` on ``(X, y)``.
+
+    Runs in eval mode under ``no_grad`` and puts the model back in its previous mode.
+
+    >>> # evaluate(model, (X_test, y_test), F.cross_entropy) -> {"loss": 0.07, "accuracy": 0.981}
+    """
+    device = model.device
+    loader = _loader(data, batch_size, False, None, device)
+    return _evaluate(model, loader, loss_fn, _metric_fns(metrics, loss_fn), device)
+
+
+def predict(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
+    """The model's outputs for ``X`` as a NumPy array (eval mode, no_grad, batch by batch)."""
+    device = model.device
+    loader = DataLoader(TensorDataset(X), batch_size=batch_size, device=device)
+    return _outputs(model, loader, device)[0]
