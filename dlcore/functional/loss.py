@@ -18,7 +18,6 @@ from ..tensor import Tensor
 from .activation import log_softmax_array
 
 _REDUCTIONS = ("mean", "sum", "none")
-_LOG_FLOOR = float(np.exp(-100.0))  # log() is clamped at -100, as in PyTorch
 
 
 def _reduce(per_item: Tensor, reduction: str, op: str) -> Tensor:
@@ -137,13 +136,14 @@ def nll_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
 
 
 class BinaryCrossEntropy(Function):
-    """-(y log p + (1 - y) log(1 - p)), with each log clamped at -100 as PyTorch does."""
+    """-(y log p + (1 - y) log(1 - p)), with each log clamped at -100 as in PyTorch."""
 
     def forward(self, p, y):
         xp = get_array_module(p)
         self.p, self.y = p, y
-        floor = p.dtype.type(_LOG_FLOOR)
-        return -(y * xp.log(xp.maximum(p, floor)) + (1 - y) * xp.log(xp.maximum(1 - p, floor)))
+        with np.errstate(divide="ignore"):  # log(0) = -inf, then clamped
+            log_p, log_q = xp.maximum(xp.log(p), -100), xp.maximum(xp.log1p(-p), -100)
+        return -(y * log_p + (1 - y) * log_q)
 
     def backward(self, g):
         xp = get_array_module(g)
