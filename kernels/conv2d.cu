@@ -14,17 +14,17 @@
 //   im2col_SFX(const T* x, T* col, long long total, int C, int H, int W, int kh, int kw,
 //              int sh, int sw, int ph, int pw, int dh, int dw, int OH, int OW,
 //              long long stride_n, long long stride_ckk)
-//        total = nb * CKK * L. Writes col[n * stride_n + ckk * stride_ckk + l] for every
-//        (n, ckk, l), zeros where the tap falls into the padding. stride_n = CKK * L,
-//        stride_ckk = L gives a (nb, CKK, L) buffer (forward, batched GEMM); stride_n = L,
-//        stride_ckk = nb * L gives a (CKK, nb * L) buffer (grad-weight, one GEMM). l varies
-//        fastest across threads, so both layouts write coalesced.
+//        total = nb * CKK * L. Writes col[ckk * stride_ckk + n * stride_n + l] for every
+//        (n, ckk, l), zeros where the tap falls into the padding. dlcore/cuda/conv.py uses
+//        stride_ckk = nb * L, stride_n = L: a (CKK, nb * L) matrix, so each GEMM is one 2-D
+//        cuBLAS call. l varies fastest across threads, so the writes are coalesced.
 //
 //   col2im_SFX(const T* col, T* dx, long long total, int C, int H, int W, int kh, int kw,
-//              int sh, int sw, int ph, int pw, int dh, int dw, int OH, int OW)
-//        total = nb * C * H * W; col is a contiguous (nb, CKK, L) buffer. A GATHER: each
-//        thread owns one input pixel and sums, in a fixed order, the column entries of every
-//        (ki, kj) tap that read it. No atomics, so the result is deterministic.
+//              int sh, int sw, int ph, int pw, int dh, int dw, int OH, int OW,
+//              long long stride_n, long long stride_ckk)
+//        total = nb * C * H * W; col is laid out as for im2col. A GATHER: each thread owns one
+//        input pixel and sums, in a fixed order, the column entries of every (ki, kj) tap
+//        that read it. No atomics, so the result is deterministic.
 
 #define GRID_STRIDE_LOOP(i, n)                                                   \
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
@@ -52,19 +52,21 @@
             T v = (T)0;                                                                     \
             if (ih >= 0 && ih < H && iw >= 0 && iw < W)                                     \
                 v = x[((n * C + c) * H + ih) * W + iw];                                     \
-            col[n * stride_n + ckk * stride_ckk + l] = v;                                   \
+            col[ckk * stride_ckk + n * stride_n + l] = v;                                   \
         }                                                                                   \
     }                                                                                       \
     extern "C" __global__ void col2im_##SFX(                                                \
         const T* __restrict__ col, T* __restrict__ dx, long long total, int C, int H, int W, \
-        int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw, int OH, int OW) {   \
-        const long long L = (long long)OH * OW;                                             \
+        int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw, int OH, int OW,     \
+        long long stride_n, long long stride_ckk) {                                         \
         GRID_STRIDE_LOOP(i, total) {                                                        \
             const int iw = (int)(i % W);                                                    \
             const int ih = (int)((i / W) % H);                                              \
-            const long long nc = i / ((long long)H * W); /* n * C + c */                    \
-            /* col row of tap (ki, kj) for this (n, c): (nc * kh + ki) * kw + kj */         \
-            const T* colp = col + nc * kh * kw * L;                                         \
+            const long long nc = i / ((long long)H * W);                                    \
+            const long long n = nc / C;                                                     \
+            const long long c = nc % C;                                                     \
+            /* entry of tap (ki, kj): colp[(ki * kw + kj) * stride_ckk + oh * OW + ow] */   \
+            const T* colp = col + n * stride_n + c * kh * kw * stride_ckk;                  \
             T sum = (T)0;                                                                   \
             for (int ki = 0; ki < kh; ++ki) {                                               \
                 const int th = ih + ph - ki * dh; /* = oh * sh if this tap reads (ih, .) */ \
@@ -78,7 +80,7 @@
                     if (tw % sw != 0) continue;                                             \
                     const int ow = tw / sw;                                                 \
                     if (ow >= OW) continue;                                                 \
-                    sum += colp[((long long)ki * kw + kj) * L + (long long)oh * OW + ow];   \
+                    sum += colp[((long long)ki * kw + kj) * stride_ckk + (long long)oh * OW + ow]; \
                 }                                                                           \
             }                                                                               \
             dx[i] = sum;                                                                    \

@@ -1,15 +1,23 @@
 """``dlcore.cuda``: is CUDA usable, and the GPU launchers for ``kernels/*.cu``.
 
-Importing this package never imports CuPy.
+Importing this package (or any of its submodules) never imports CuPy; CuPy is imported the
+first time a launcher runs.
 
     >>> import dlcore
     >>> isinstance(dlcore.cuda.is_available(), bool)
     True
+
+Launcher modules (see each one's docstring): ``dlcore.cuda.activation``, ``softmax``,
+``conv``, ``pool``; ``dlcore.cuda.loader`` compiles and caches the kernel modules.
 """
+
+import importlib
 
 from ..backend import cuda_device_count as device_count
 from ..backend import cuda_is_available as is_available
 from ..backend import cuda_status
+
+_SUBMODULES = ("activation", "conv", "loader", "pool", "softmax")
 
 
 def unavailable_reason() -> str:
@@ -17,4 +25,11 @@ def unavailable_reason() -> str:
     return cuda_status()[1]
 
 
-__all__ = ["device_count", "is_available", "unavailable_reason"]
+def __getattr__(name: str):
+    """``dlcore.cuda.conv`` etc. without an explicit import (the submodules are light)."""
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["device_count", "is_available", "unavailable_reason", *_SUBMODULES]
