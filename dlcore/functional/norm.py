@@ -1,0 +1,119 @@
+"""Batch normalisation (Ioffe & Szegedy, 2015) as one differentiable Function.
+
+For an input of shape (N, C) or (N, C, H, W) (any (N, C, *) works), each channel c is
+normalised over the batch (and the spatial positions):
+
+    y = (x - mean_c) / sqrt(var_c + eps) * weight_c + bias_c
+
+In training the batch statistics are used (the biased variance, as in the paper) and the
+running estimates are updated in place with PyTorch's convention,
+``running = (1 - momentum) * running + momentum * batch`` where the running variance takes the
+*unbiased* batch variance. In evaluation the running estimates are used. The code is written
+with ``xp`` (NumPy or CuPy), so it runs unchanged on the GPU.
+
+    >>> import numpy as np, dlcore
+    >>> x = dlcore.tensor(np.array([[1.0, 2.0], [3.0, 6.0]], np.float32))
+    >>> rm, rv = np.zeros(2, np.float32), np.ones(2, np.float32)
+    >>> batch_norm(x, rm, rv, None, None, training=True).numpy().round(3).tolist()
+    [[-1.0, -1.0], [1.0, 1.0]]
+    >>> print(rm)                                # 0.9 * 0 + 0.1 * batch mean
+    [0.2 0.4]
+    >>> print(rv)                                # 0.9 * 1 + 0.1 * unbiased batch variance
+    [1.1 1.7]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..autograd import Function
+from ..backend import get_array_module
+from ..errors import DTypeError, ShapeError, shape_str
+
+__all__ = ["batch_norm", "BatchNorm"]
+
+
+class BatchNorm(Function):
+    """Inputs: x, running_mean, running_var, weight, bias (each of the last four may be None)."""
+
+    def forward(self, x, running_mean, running_var, weight, bias, training=True, momentum=0.1, eps=1e-5):
+        xp = get_array_module(x)
+        C = x.shape[1]
+        axes = (0,) + tuple(range(2, x.ndim))
+        bshape = (1, C) + (1,) * (x.ndim - 2)
+        count = x.size // C
+        use_batch = training or running_mean is None
+        if use_batch:
+            mean = x.mean(axis=axes)
+            xc = x - mean.reshape(bshape)
+            var = (xc * xc).mean(axis=axes)
+            if training and running_mean is not None:
+                running_mean *= 1.0 - momentum
+                running_mean += momentum * mean
+                running_var *= 1.0 - momentum
+                running_var += (momentum * count / max(count - 1, 1)) * var
+        else:
+            xc = x - running_mean.reshape(bshape)
+            var = running_var
+        invstd = 1.0 / xp.sqrt(var + eps)
+        xhat = xc
+        xhat *= invstd.reshape(bshape)
+        self.xhat, self.invstd, self.weight = xhat, invstd, weight
+        self.batch_stats, self.has_bias, self.axes, self.bshape = use_batch, bias is not None, axes, bshape
+        if weight is None and bias is None:
+            return xhat.copy()
+        y = xhat * weight.reshape(bshape) if weight is not None else xhat.copy()
+        if bias is not None:
+            y += bias.reshape(bshape)
+        return y
+
+    def backward(self, grad):
+        needs = tuple(self.needs_input_grad) + (False,) * (5 - len(self.needs_input_grad))
+        xhat, invstd, weight, axes, bshape = self.xhat, self.invstd, self.weight, self.axes, self.bshape
+        dx = dw = db = None
+        need_stats = needs[0] and self.batch_stats
+        gsum = grad.sum(axis=axes) if (needs[4] and self.has_bias) or need_stats else None
+        gxhat = (grad * xhat).sum(axis=axes) if (needs[3] and weight is not None) or need_stats else None
+        if needs[3] and weight is not None:
+            dw = gxhat
+        if needs[4] and self.has_bias:
+            db = gsum
+        if needs[0]:
+            scale = invstd if weight is None else invstd * weight
+            if self.batch_stats:
+                m = xhat.size // xhat.shape[1]
+                dx = grad - (gsum / m).reshape(bshape)
+                dx -= xhat * (gxhat / m).reshape(bshape)
+                dx *= scale.reshape(bshape)
+            else:
+                dx = grad * scale.reshape(bshape)
+        return dx, None, None, dw, db
+
+
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5,
+               layer: str | None = None):
+    """Normalise each channel of (N, C) or (N, C, H, W) input; see the module docstring.
+
+    ``running_mean``/``running_var`` (shape (C,)) are updated in place when ``training``; they
+    may be None, and then batch statistics are used in both modes. ``layer`` names the caller in
+    error messages.
+    """
+    name = layer or "batch_norm"
+    xd = getattr(x, "data", x)
+    if xd.ndim < 2:
+        raise ShapeError(f"{name} expected input (N, C) or (N, C, H, W), got {shape_str(xd.shape)}")
+    if xd.dtype.kind != "f":
+        raise DTypeError(f"{name} expected a floating-point input, got dtype {xd.dtype}: convert with .float()")
+    C = xd.shape[1]
+    for label, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
+        if t is not None and tuple(getattr(t, "data", t).shape) != (C,):
+            raise ShapeError(
+                f"{name} expected {label} of shape ({C},) for input {shape_str(xd.shape)} with {C} channels, "
+                f"got {shape_str(getattr(t, 'data', t).shape)}"
+            )
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{name} expected running_mean and running_var both given or both None")
+    if training and xd.size // max(C, 1) <= 1:
+        raise ShapeError(f"{name} expected more than 1 value per channel when training, got input {shape_str(xd.shape)}")
+    return BatchNorm.apply(x, running_mean, running_var, weight, bias, training=bool(training),
+                           momentum=float(momentum), eps=float(eps))
