@@ -61,29 +61,30 @@ def _check_like(op: str, ref_name: str, ref: Any, arg: str, a: Any) -> Any:
     return a
 
 
-def _rowwise(op: str, kernel: str, *arrays: Any) -> Any:
-    """Launch a row kernel over (rows, cols) inputs; returns the new (rows, cols) output."""
+def _rowwise(kernel: Any, *arrays: Any) -> Any:
+    """Launch the row kernel ``kernel`` over (rows, cols) inputs; returns the new output."""
     rows, cols = arrays[0].shape
     out = loader.empty((rows, cols), arrays[0].dtype)
     if out.size == 0:
         return out
     grid, block, wpr = _row_geometry(rows, cols)
     with arrays[0].device:
-        loader.launch(_fn(kernel, arrays[0].dtype), grid, block,
-                      (*arrays, out, loader.i64(rows), loader.i32(cols), wpr))
+        loader.launch(kernel, grid, block, (*arrays, out, loader.i64(rows), loader.i32(cols), wpr))
     return out
 
 
 def softmax(x2d: Any) -> Any:
     """exp(x - max) / sum(exp(x - max)) along axis 1 of a (rows, cols) array."""
     x2d = _check_2d("cuda.softmax.softmax", "x", x2d)
-    return _rowwise("cuda.softmax.softmax", "softmax_forward", x2d)
+    with x2d.device:
+        return _rowwise(_fn("softmax_forward", x2d.dtype), x2d)
 
 
 def log_softmax(x2d: Any) -> Any:
     """x - max - log(sum(exp(x - max))) along axis 1 of a (rows, cols) array."""
     x2d = _check_2d("cuda.softmax.log_softmax", "x", x2d)
-    return _rowwise("cuda.softmax.log_softmax", "log_softmax_forward", x2d)
+    with x2d.device:
+        return _rowwise(_fn("log_softmax_forward", x2d.dtype), x2d)
 
 
 def softmax_backward(y: Any, grad: Any) -> Any:
@@ -91,7 +92,8 @@ def softmax_backward(y: Any, grad: Any) -> Any:
     op = "cuda.softmax.softmax_backward"
     y = _check_2d(op, "y", y)
     grad = _check_like(op, "y", y, "grad", grad)
-    return _rowwise(op, "softmax_backward", y, grad)
+    with y.device:
+        return _rowwise(_fn("softmax_backward", y.dtype), y, grad)
 
 
 def log_softmax_backward(y_log: Any, grad: Any) -> Any:
@@ -99,7 +101,8 @@ def log_softmax_backward(y_log: Any, grad: Any) -> Any:
     op = "cuda.softmax.log_softmax_backward"
     y_log = _check_2d(op, "y_log", y_log)
     grad = _check_like(op, "y_log", y_log, "grad", grad)
-    return _rowwise(op, "log_softmax_backward", y_log, grad)
+    with y_log.device:
+        return _rowwise(_fn("log_softmax_backward", y_log.dtype), y_log, grad)
 
 
 def _check_targets(op: str, logits: Any, targets: Any) -> Any:
@@ -108,7 +111,7 @@ def _check_targets(op: str, logits: Any, targets: Any) -> Any:
     bounds; dlcore.functional.loss checks the range before calling."""
     cp = cupy_module()
     if not is_gpu_array(targets):
-        raise DTypeError(f"{op} expected targets as a CuPy integer array, got {type(targets).__name__}")
+        raise DeviceError(f"{op} expected targets as a CuPy integer array on a CUDA device, got {type(targets).__name__}")
     if targets.dtype.kind not in "iu":
         raise DTypeError(f"{op} expected integer class targets (int64), got dtype {targets.dtype}")
     if targets.shape != (logits.shape[0],):
