@@ -1,0 +1,65 @@
+"""What every example shares: the command line (--device, --epochs, --seed, --out), device
+choice, seeding, logging, and the result line that ends each run.
+
+Run an example from the repository root, e.g. ``python examples/xor.py --device cpu``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+try:  # a checkout that is not pip-installed still runs: use the package next to examples/
+    import dlcore  # noqa: F401
+except ImportError:  # pragma: no cover - depends on the environment
+    sys.path.insert(0, str(ROOT))
+    import dlcore  # noqa: F401
+
+from dlcore.backend import Device, device, manual_seed  # noqa: E402
+
+
+def parser(description: str, epochs: int, lr: float | None = None, batch_size: int | None = None) -> argparse.ArgumentParser:
+    """The common flags; an example adds its own with ``p.add_argument`` before ``setup``."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
+    p.add_argument("--epochs", type=int, default=epochs, help=f"training epochs (default: {epochs})")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--out", default=str(ROOT / "runs"), help="folder for pictures (default: runs/)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    if lr is not None:
+        p.add_argument("--lr", type=float, default=lr, help=f"learning rate (default: {lr})")
+    if batch_size is not None:
+        p.add_argument("--batch-size", type=int, default=batch_size, help=f"batch size (default: {batch_size})")
+    return p
+
+
+def setup(args: argparse.Namespace) -> Device:
+    """Seed, configure logging (epoch summaries go to stderr when there is no progress bar),
+    and return the device the example runs on."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("dlcore").setLevel(logging.INFO)
+    manual_seed(args.seed)
+    dev = device(args.device)
+    print(f"device: {dev}", flush=True)
+    return dev
+
+
+def out_path(args: argparse.Namespace, name: str) -> str:
+    os.makedirs(args.out, exist_ok=True)
+    return os.path.join(args.out, name)
+
+
+def result(name: str, value: float, percent: bool = False) -> None:
+    """Print the line an example ends with: ``test accuracy: 98.12%`` or ``test mse: 0.0101``."""
+    text = f"{100 * value:.2f}%" if percent else f"{value:.4g}"
+    print(f"{name}: {text}", flush=True)
+
+
+def quiet_epochs() -> None:
+    """For examples with thousands of tiny epochs: no per-epoch log lines."""
+    logging.getLogger("dlcore.train").setLevel(logging.WARNING)
