@@ -74,6 +74,11 @@ def test_quick_with_torch(tmp_path, capsys):
     pytest.importorskip("torch")
     path, png = tmp_path / "bench.json", tmp_path / "bench.png"
     args = ["--quick", "--device", "cpu", "--reference", "torch", "--reps", "2", "--json", str(path)]
+    try:  # one thread each: on a shared 2-core machine, spinning BLAS/OpenMP threads make tiny ops crawl
+        import threadpoolctl  # noqa: F401
+        args += ["--threads", "1"]
+    except ImportError:
+        pass
     try:
         import matplotlib  # noqa: F401
         args += ["--plot", str(png)]

@@ -122,8 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     cfg = Config(devices=devices, workloads=workloads, torch=torch, reference_note=note, quick=args.quick,
                  reps=args.reps, warmup=args.warmup, data=args.data, e2e_batches=args.e2e_batches,
                  e2e_reps=args.e2e_reps, seed=args.seed, threads=threads, threads_source=source, argv=argv)
-    doc = run(cfg, progress=lambda s: print(s, file=sys.stderr, flush=True))
-    del limiter
+    try:
+        doc = run(cfg, progress=lambda s: print(s, file=sys.stderr, flush=True))
+    finally:
+        if limiter is not None:
+            limiter.restore_original_limits()
 
     print(format_table(doc))
     rates = format_rates(doc)

@@ -23,7 +23,7 @@ def fmt_time(s: Any) -> str:
 
 
 def fmt_iqr(stats: dict | None) -> str:
-    if not stats or not stats.get("n"):
+    if not stats or stats.get("n", 0) < 2:
         return "-"
     return f"{fmt_time(stats['q1_s'])} - {fmt_time(stats['q3_s'])}"
 
@@ -117,6 +117,17 @@ def format_rates(doc: dict) -> str:
     for dev, bw in doc.get("copy_bandwidth", {}).items():
         lines.append(f"  copy bandwidth {dev}: {bw['gb_per_s']:.1f} GB/s ({bw['method']})")
     lines += ["  " + line for line in _align(rows)]
+    return "\n".join(lines)
+
+
+def markdown_table(doc: dict) -> str:
+    """The main table as Markdown (for docs/bench/README.md), built from a saved JSON document."""
+    head = ("workload", "device", "dlcore median", "dlcore IQR", f"{doc['settings']['reference']} median",
+            f"{doc['settings']['reference']} IQR", "ratio", "what")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r, cells in zip(doc["results"], table_rows(doc)):
+        what = r.get("description") or r.get("reason", "")
+        lines.append("| " + " | ".join([*cells[:7], what]) + " |")
     return "\n".join(lines)
 
 
