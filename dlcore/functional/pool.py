@@ -69,8 +69,8 @@ def _scatter_stage(g: Any, idx: Any, in_shape: tuple, axis: int, k: int, s: int,
     overlap = s < k
     covered = s == k and s * n_out == in_shape[axis]
     dx = xp.zeros(in_shape, g.dtype) if (overlap or not covered) else xp.empty(in_shape, g.dtype)
-    if k == 1:
-        dx[_sl(axis, 0, s, n_out)] += g
+    if k == 1:  # a window of one never overlaps another
+        dx[_sl(axis, 0, s, n_out)] = g
     elif idx.dtype == bool:  # k == 2: second = g * idx, first = g - second
         second = xp.multiply(g, idx)
         if overlap:
