@@ -20,7 +20,7 @@ from dlcore.train import evaluate, fit
 
 
 def main() -> None:
-    p = _common.parser(__doc__.splitlines()[0], epochs=40, lr=0.05, batch_size=16)
+    p = _common.parser(__doc__.splitlines()[0], epochs=40, lr=0.5, batch_size=16)
     p.add_argument("--dataset", default="circle")
     args = p.parse_args()
     dev = _common.setup(args)
@@ -47,7 +47,7 @@ def main() -> None:
                       epochs=args.epochs, batch_size=batch_size, val_data=(X_train, y_train),  # whole-set loss
                       seed=args.seed, progress=False)
         updates = 1 if batch_size is None else -(-n // batch_size)
-        curves[f"{name}: {updates} update(s)/epoch"] = history["val_loss"]
+        curves[f"{name}: {updates} update{'s' if updates > 1 else ''}/epoch"] = history["val_loss"]
         results[name] = evaluate(model, (X_test, y_test), F.binary_cross_entropy_with_logits)
         print(f"{name:>22}: training loss {history['val_loss'][-1]:.4f} after {args.epochs * updates} updates, "
               f"{sum(history['time']):.1f}s")

@@ -5,7 +5,7 @@ import pytest
 
 from dlcore.backend import device as parse_device
 from dlcore.backend import device_of, manual_seed, to_numpy
-from dlcore.data import Dataset, DataLoader, TensorDataset
+from dlcore.data import DataLoader, Dataset, TensorDataset
 from dlcore.errors import ShapeError
 from dlcore.tensor import Tensor
 
