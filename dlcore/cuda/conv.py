@@ -98,7 +98,6 @@ def _col2im(dcol: Any, out: Any, g: dict) -> None:
 def conv2d_forward(x: Any, w: Any, b: Any, stride: Any, padding: Any, dilation: Any) -> Any:
     """Cross-correlation of x (N, C, H, W) with w (K, C, kh, kw), plus b (K,) when given."""
     op = "cuda.conv.conv2d_forward"
-    cp = cupy_module()
     x = loader.check_array(op, "x", x, ndim=4)
     w = loader.check_array(op, "w", w, ndim=4)
     if b is not None:
@@ -111,6 +110,7 @@ def conv2d_forward(x: Any, w: Any, b: Any, stride: Any, padding: Any, dilation: 
     y = loader.empty((g["N"], K, g["OH"], g["OW"]), x.dtype)
     if y.size == 0:
         return y
+    cp = cupy_module()
     with x.device:
         w2d = w.reshape(K, g["CKK"])
         for n0, n1 in _chunks(g, x.itemsize):
@@ -128,7 +128,6 @@ def conv2d_backward(x: Any, w: Any, grad_out: Any, stride: Any, padding: Any, di
                     needs: tuple[bool, bool, bool] = (True, True, True)) -> tuple[Any, Any, Any]:
     """(dx, dw, db) for the forward above; an entry is None where ``needs`` says False."""
     op = "cuda.conv.conv2d_backward"
-    cp = cupy_module()
     need_dx, need_dw, need_db = (bool(v) for v in needs)
     x = loader.check_array(op, "x", x, ndim=4)
     w = loader.check_array(op, "w", w, ndim=4)
@@ -140,6 +139,7 @@ def conv2d_backward(x: Any, w: Any, grad_out: Any, stride: Any, padding: Any, di
         raise ShapeError(f"{op} expected grad_out of shape {shape_str((N, K, g['OH'], g['OW']))}, "
                          f"got {shape_str(grad_out.shape)}")
     dx = dw = db = None
+    cp = cupy_module()
     with x.device:
         if need_dx:
             dx = loader.empty(x.shape, x.dtype)
