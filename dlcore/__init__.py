@@ -9,7 +9,7 @@
 from . import cuda, functional, nn, optim
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
 from .backend import Device, default_dtype, device, get_array_module, manual_seed, set_default_dtype, to_device
-from .errors import CheckpointError, DeviceError, DlcoreError, DTypeError, NonFiniteLossError, ShapeError
+from .errors import CheckpointError, DeviceError, DlcoreError, DTypeError, NonFiniteLossError, RangeError, ShapeError
 from .serialization import load, save
 from .tensor import Tensor, arange, ones, rand, randn, tensor, zeros
 
@@ -19,6 +19,6 @@ __all__ = [
     "cuda", "functional", "nn", "optim",
     "Function", "enable_grad", "is_grad_enabled", "no_grad",
     "Device", "default_dtype", "device", "get_array_module", "manual_seed", "set_default_dtype", "to_device",
-    "CheckpointError", "DeviceError", "DlcoreError", "DTypeError", "NonFiniteLossError", "ShapeError",
+    "CheckpointError", "DeviceError", "DlcoreError", "DTypeError", "NonFiniteLossError", "RangeError", "ShapeError",
     "load", "save", "Tensor", "arange", "ones", "rand", "randn", "tensor", "zeros",
 ]

@@ -28,6 +28,10 @@ class CheckpointError(DlcoreError, ValueError):
     """A checkpoint file is truncated, foreign, pickled or of an unknown version."""
 
 
+class RangeError(DlcoreError, ValueError):
+    """An input holds values outside the range an op accepts (class targets, probabilities)."""
+
+
 class NonFiniteLossError(DlcoreError, FloatingPointError):
     """Training produced a NaN or infinite loss."""
 

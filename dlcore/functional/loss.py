@@ -13,7 +13,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module, is_gpu_array
-from ..errors import DTypeError, ShapeError, shape_str
+from ..errors import DTypeError, RangeError, ShapeError, shape_str
 from ..tensor import Tensor
 from .activation import log_softmax_array
 
@@ -40,6 +40,8 @@ def _check_same_shape(op: str, input: Tensor, target: Tensor) -> None:
             f"{op} expected input and target of the same shape, got input {shape_str(input.shape)} "
             f"and target {shape_str(target.shape)} (broadcasting them would silently change the loss)"
         )
+    if input.numel() == 0:
+        raise ShapeError(f"{op} got an empty batch {shape_str(input.shape)}")
 
 
 def _check_float(op: str, t: Tensor, what: str) -> None:
@@ -77,6 +79,8 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
 def _check_class_targets(op: str, scores: Tensor, target: Tensor) -> None:
     if scores.ndim != 2:
         raise ShapeError(f"{op} expected scores of shape (N, C), got {shape_str(scores.shape)}")
+    if scores.dtype.kind != "f":
+        raise DTypeError(f"{op} expected floating-point scores, got dtype {scores.dtype}: convert with .float()")
     if target.dtype.kind not in "iu":
         raise DTypeError(
             f"{op} expected integer class targets (int64), got dtype {target.dtype}: "
@@ -88,10 +92,10 @@ def _check_class_targets(op: str, scores: Tensor, target: Tensor) -> None:
             f"got {shape_str(target.shape)}"
         )
     if target.shape[0] == 0:
-        raise ShapeError(f"{op} got an empty batch")
+        raise ShapeError(f"{op} got an empty batch {shape_str(scores.shape)}")
     lo, hi = int(target.data.min()), int(target.data.max())
     if lo < 0 or hi >= scores.shape[1]:
-        raise ValueError(f"{op} expected class targets in [0, {scores.shape[1] - 1}], got values in [{lo}, {hi}]")
+        raise RangeError(f"{op} expected class targets in [0, {scores.shape[1] - 1}], got values in [{lo}, {hi}]")
 
 
 class CrossEntropy(Function):
@@ -157,11 +161,9 @@ def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean")
     input, target = _as_tensor(input), _as_tensor(target)
     _check_same_shape("binary_cross_entropy", input, target)
     _check_float("binary_cross_entropy", target, "target")
-    if input.numel() == 0:
-        raise ShapeError("binary_cross_entropy got an empty batch")
     lo, hi = float(input.data.min()), float(input.data.max())
     if lo < 0 or hi > 1:
-        raise ValueError(
+        raise RangeError(
             f"binary_cross_entropy expected probabilities in [0, 1], got values in [{lo:.4g}, {hi:.4g}]: "
             "apply sigmoid first or use binary_cross_entropy_with_logits"
         )
@@ -204,7 +206,7 @@ def logistic_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Ten
     _check_same_shape("logistic_loss", input, target)
     values = np.unique(target.numpy())
     if not set(values.tolist()) <= {-1, 1}:
-        raise ValueError(f"logistic_loss expected targets in {{-1, +1}}, got values {values[:5].tolist()}")
+        raise RangeError(f"logistic_loss expected targets in {{-1, +1}}, got values {values[:5].tolist()}")
     if target.dtype != input.dtype:
         target = Tensor(target.data.astype(input.dtype))
     return _reduce(LogisticLoss.apply(input, target), reduction, "logistic_loss")
