@@ -17,12 +17,30 @@ import numpy as np
 
 from .autograd import Function, unbroadcast
 from .backend import Device, device_of, get_array_module, to_device
+from .errors import ShapeError, shape_str
+
+
+def _broadcast(op: str, fn, a, b):
+    """``fn(a, b)``, with NumPy's broadcasting error turned into a ShapeError naming the op."""
+    try:
+        return fn(a, b)
+    except ValueError:
+        if a.shape == b.shape or _broadcastable(a.shape, b.shape):
+            raise
+        raise ShapeError(
+            f"{op} cannot broadcast shapes {shape_str(a.shape)} and {shape_str(b.shape)}: "
+            "aligned from the right, each pair of sizes must be equal or 1"
+        ) from None
+
+
+def _broadcastable(s: tuple, t: tuple) -> bool:
+    return all(m == n or m == 1 or n == 1 for m, n in zip(s[::-1], t[::-1]))
 
 
 class Add(Function):
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
-        return a + b
+        return _broadcast("add", lambda u, v: u + v, a, b)
 
     def backward(self, g):
         return unbroadcast(g, self.shapes[0]), unbroadcast(g, self.shapes[1])
@@ -31,7 +49,7 @@ class Add(Function):
 class Sub(Function):
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
-        return a - b
+        return _broadcast("sub", lambda u, v: u - v, a, b)
 
     def backward(self, g):
         return unbroadcast(g, self.shapes[0]), unbroadcast(-g, self.shapes[1])
@@ -40,7 +58,7 @@ class Sub(Function):
 class Mul(Function):
     def forward(self, a, b):
         self.a, self.b = a, b
-        return a * b
+        return _broadcast("mul", lambda u, v: u * v, a, b)
 
     def backward(self, g):
         ga = unbroadcast(g * self.b, self.a.shape) if self.needs_input_grad[0] else None
@@ -51,7 +69,7 @@ class Mul(Function):
 class Div(Function):
     def forward(self, a, b):
         self.a, self.b = a, b
-        return a / b
+        return _broadcast("div", lambda u, v: u / v, a, b)
 
     def backward(self, g):
         ga = unbroadcast(g / self.b, self.a.shape) if self.needs_input_grad[0] else None
@@ -110,7 +128,23 @@ class MatMul(Function):
 
     def forward(self, a, b):
         self.a, self.b = a, b
-        return a @ b
+        if a.ndim == 0 or b.ndim == 0:
+            raise ShapeError(f"matmul expected operands with at least 1 dimension, got {shape_str(a.shape)} @ {shape_str(b.shape)}")
+        k_a, k_b = a.shape[-1], b.shape[-2] if b.ndim > 1 else b.shape[0]
+        if k_a != k_b:
+            raise ShapeError(
+                f"matmul expected the last dimension of the left operand ({k_a}) to equal the "
+                f"{'first' if b.ndim == 1 else 'second-to-last'} dimension of the right one ({k_b}), "
+                f"got {shape_str(a.shape)} @ {shape_str(b.shape)}"
+            )
+        try:
+            return a @ b
+        except ValueError:
+            ba, bb = a.shape[:-2], b.shape[:-2]
+            if _broadcastable(ba, bb):
+                raise
+            raise ShapeError(f"matmul cannot broadcast the batch dimensions {shape_str(ba)} and {shape_str(bb)}, "
+                             f"got {shape_str(a.shape)} @ {shape_str(b.shape)}") from None
 
     def backward(self, g):
         a, b = self.a, self.b
@@ -178,7 +212,10 @@ class Max(Function):
 class Reshape(Function):
     def forward(self, x, shape: tuple):
         self.shape = x.shape
-        return x.reshape(shape)
+        try:
+            return x.reshape(shape)
+        except ValueError:
+            raise ShapeError(f"reshape cannot turn {shape_str(x.shape)} ({x.size} elements) into {tuple(shape)}") from None
 
     def backward(self, g):
         return (g.reshape(self.shape),)
