@@ -9,9 +9,9 @@
 from __future__ import annotations
 
 from ..autograd import Function
-from ..backend import get_array_module, random_uniform
-from ..errors import DTypeError, ShapeError, shape_str
-from ..tensor import Tensor
+from ..backend import device_of, get_array_module, random_uniform
+from ..errors import DeviceError, DTypeError, ShapeError, shape_str
+from ..tensor import Tensor, tensor
 
 
 class Linear(Function):
@@ -38,7 +38,8 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, layer: str | N
 
     ``layer`` names the caller in error messages, e.g. "Linear(784→256)".
     """
-    x = x if isinstance(x, Tensor) else Tensor(x)
+    if not isinstance(x, Tensor):  # lists of Python floats become float32, like dlcore.tensor
+        x = Tensor(x) if hasattr(x, "dtype") else tensor(x, device=device_of(weight.data))
     name = layer or f"linear({weight.shape[1]}→{weight.shape[0]})"
     if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
         hint = ": did you forget Flatten?" if x.ndim > 2 else ""
@@ -50,6 +51,11 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, layer: str | N
         )
     if x.shape[0] == 0:
         raise ShapeError(f"{name} got an empty batch {shape_str(x.shape)}")
+    if x.device != weight.device:
+        raise DeviceError(
+            f"{name} has its weights on {weight.device} but got input on {x.device}: "
+            f"move the input with x.to('{weight.device}') or the model with model.to('{x.device}')"
+        )
     return Linear.apply(x, weight, bias)
 
 
