@@ -49,6 +49,8 @@ def _encode(obj: Any, arrays: dict, where: str) -> Any:
         for k, v in obj.items():
             if not isinstance(k, str):
                 raise TypeError(f"save: dict keys must be strings, got {type(k).__name__} {k!r} at {where}")
+            if k == _REF:
+                raise ValueError(f"save: the dict key {_REF!r} at {where} is reserved for dlcore's array references")
             out[k] = _encode(v, arrays, f"{where}.{k}")
         return out
     if isinstance(obj, (list, tuple)):
@@ -102,18 +104,38 @@ def save(obj: Any, path: "str | os.PathLike") -> None:
         os.close(dir_fd)
 
 
+def _what_is(path: str) -> str:
+    """Why a file that is not a zip archive cannot be a checkpoint, judged from its first bytes."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head:
+        return "is empty (0 bytes); dlcore.save never leaves a partial file, so something else cut it short"
+    if head.startswith(b"PK"):
+        return "is truncated or corrupt: a zip archive without its central directory (an interrupted copy?)"
+    if head[:1] == b"\x80" or head[:1] in (b"(", b"]", b"}"):
+        return "is a pickle file, not a dlcore checkpoint: dlcore never unpickles, since that can run code from the file"
+    return "is not a dlcore checkpoint (not an .npz archive; pickle files are refused)"
+
+
 def load(path: "str | os.PathLike") -> Any:
     """Read a checkpoint written by :func:`save`. Arrays come back as NumPy arrays on the CPU.
 
     Raises :class:`~dlcore.errors.CheckpointError` for a truncated, foreign, pickled or
-    newer-version file.
+    newer-version file, and FileNotFoundError for a missing one.
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"load: {path} is a folder, not a checkpoint file")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"load: {path} does not exist")
     if not zipfile.is_zipfile(path):
-        raise CheckpointError(f"load: {path} is not a dlcore checkpoint (not an .npz archive; pickle files are refused)")
+        raise CheckpointError(f"load: {path} {_what_is(path)}")
     try:
         with np.load(path, allow_pickle=False) as archive:
             if _META not in archive.files:
+                if any(name.endswith(".pkl") for name in archive.files):
+                    raise CheckpointError(f"load: {path} holds pickled data (a PyTorch torch.save file?); "
+                                          "dlcore reads only dlcore.save files and never unpickles")
                 raise CheckpointError(f"load: {path} is an .npz archive but not a dlcore checkpoint (no {_META} entry)")
             meta = json.loads(bytes(archive[_META]).decode("utf-8"))
             if meta.get("format") != FORMAT:
