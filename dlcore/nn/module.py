@@ -148,16 +148,26 @@ class Module:
         ``strict=False`` missing and unexpected keys are returned instead, and the rest is loaded;
         a wrong shape is always an error.
         """
+        if not hasattr(state, "keys"):
+            raise TypeError(f"{type(self).__name__}.load_state_dict expected a dict of arrays by name, "
+                            f"got {type(state).__name__}")
+        if "model" in state and isinstance(state["model"], dict) and "model" not in dict(self.named_parameters()):
+            raise ShapeError(f"{type(self).__name__}.load_state_dict got a whole training checkpoint "
+                             f"(keys {sorted(state)}): pass its model part, state['model']")
         own = OrderedDict(self.named_parameters())
         own.update(self.named_buffers())
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
-        wrong = []
+        wrong, bad_dtype, values = [], [], {}
         for key in own.keys() & state.keys():
             value = state[key]
-            shape = tuple(value.shape) if hasattr(value, "shape") else np.shape(value)
-            if shape != own[key].shape:
-                wrong.append(f"{key}: expected {shape_str(own[key].shape)}, got {shape_str(shape)}")
+            value = value.data if isinstance(value, Tensor) else value
+            value = value if hasattr(value, "dtype") else np.asarray(value)
+            if tuple(value.shape) != own[key].shape:
+                wrong.append(f"{key}: expected {shape_str(own[key].shape)}, got {shape_str(value.shape)}")
+            if own[key].dtype.kind == "f" and np.dtype(value.dtype).kind not in "fiub":
+                bad_dtype.append(f"{key}: expected a numeric array, got dtype {value.dtype}")
+            values[key] = value
         problems = []
         if wrong:
             problems.append("wrong shapes: " + "; ".join(sorted(wrong)))
@@ -165,14 +175,13 @@ class Module:
             problems.append(f"missing keys: {missing}")
         if strict and unexpected:
             problems.append(f"unexpected keys: {unexpected}")
-        if problems:
+        if problems:  # checked before anything is copied, so a failed load changes nothing
             raise ShapeError(f"{type(self).__name__}.load_state_dict: " + " | ".join(problems))
+        if bad_dtype:
+            raise DTypeError(f"{type(self).__name__}.load_state_dict: " + "; ".join(sorted(bad_dtype)))
         for key, target in own.items():
-            if key in state:
-                value = state[key]
-                value = value.data if isinstance(value, Tensor) else value
-                if target.dtype.kind == "f" and np.dtype(value.dtype).kind not in "fiub":
-                    raise DTypeError(f"load_state_dict: {key} expected a numeric array, got dtype {value.dtype}")
+            if key in values:
+                value = values[key]
                 xp = get_array_module(target.data)
                 target.data = xp.array(to_device(value, target.device), dtype=target.dtype, copy=True)
         return LoadResult(missing, unexpected)

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..backend import get_array_module, to_device, to_numpy
-from ..errors import ShapeError
+from ..errors import CheckpointError, ShapeError
 from ..tensor import Tensor
 
 
@@ -61,10 +61,14 @@ class Optimizer:
         for p in self.params():
             entry = self.state.get(id(p), {})
             state.append({k: to_numpy(v) if hasattr(v, "shape") else v for k, v in entry.items()})
-        return {"param_groups": groups, "state": state}
+        return {"type": type(self).__name__, "param_groups": groups, "state": state}
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore :meth:`state_dict`'s output; arrays move to each parameter's device."""
+        saved_type = state_dict.get("type", type(self).__name__)
+        if saved_type != type(self).__name__:
+            raise CheckpointError(f"{type(self).__name__}.load_state_dict got state saved by {saved_type}: "
+                                  f"resume with {saved_type}, the optimizer that wrote it")
         groups, states = state_dict["param_groups"], state_dict["state"]
         params = self.params()
         if len(groups) != len(self.param_groups) or len(states) != len(params):
@@ -72,6 +76,10 @@ class Optimizer:
                 f"{type(self).__name__}.load_state_dict expected {len(self.param_groups)} group(s) and "
                 f"{len(params)} parameter states, got {len(groups)} and {len(states)}"
             )
+        for p, entry in zip(params, states):  # check every shape before changing anything
+            for k, v in entry.items():
+                if hasattr(v, "shape") and np.ndim(v) > 0 and tuple(v.shape) != p.shape:
+                    raise ShapeError(f"{type(self).__name__}.load_state_dict: state {k!r} has shape {tuple(v.shape)}, parameter has {p.shape}")
         for group, saved in zip(self.param_groups, groups):
             group.update({k: v for k, v in saved.items() if k != "num_params"})
         self.state = {}
@@ -79,8 +87,6 @@ class Optimizer:
             restored = {}
             for k, v in entry.items():
                 if hasattr(v, "shape") and np.ndim(v) > 0:
-                    if tuple(v.shape) != p.shape:
-                        raise ShapeError(f"{type(self).__name__}.load_state_dict: state {k!r} has shape {tuple(v.shape)}, parameter has {p.shape}")
                     v = get_array_module(p.data).asarray(to_device(v, p.device), dtype=p.dtype)
                 restored[k] = v.item() if hasattr(v, "shape") and np.ndim(v) == 0 else v
             self.state[id(p)] = restored
