@@ -30,7 +30,7 @@ from . import serialization
 from .autograd import no_grad
 from .backend import get_rng_state, manual_seed, set_rng_state, to_numpy
 from .data import DataLoader, TensorDataset
-from .errors import CheckpointError, NonFiniteLossError
+from .errors import CheckpointError, NonFiniteLossError, ShapeError
 from .metrics import accuracy
 
 __all__ = ["History", "Callback", "EarlyStopping", "ModelCheckpoint", "fit", "evaluate", "predict"]
@@ -319,6 +319,10 @@ def fit(model: Any, loss_fn: Callable, optimizer: Any, train_data: Any, epochs: 
     device = model.device
     train_loader = _loader(train_data, batch_size, shuffle=True, seed=seed, device=device)
     val_loader = None if val_data is None else _loader(val_data, eval_batch_size, False, None, device)
+    for what, loader in (("train_data", train_loader), ("val_data", val_loader)):
+        if loader is not None and len(loader) == 0:
+            why = ": an epoch would train on nothing and report a NaN loss" if what == "train_data" else ""
+            raise ShapeError(f"fit: {what} is empty ({len(loader.dataset)} samples, 0 batches){why}")
     metric_fns = _metric_fns(metrics, loss_fn)
     history = History()
     run = _Run(model, optimizer, scheduler, history, callbacks)
@@ -410,6 +414,10 @@ def _train_epoch(model, loss_fn, optimizer, loader, metric_fns, device, epoch, e
         if bar is not None:
             bar.close()
     elapsed = time.perf_counter() - t0
+    if skipped and skipped == len(loader):
+        raise NonFiniteLossError(
+            f"fit: every batch of epoch {epoch} ({skipped} of {skipped}) had a non-finite loss, so on_nonfinite='skip' "
+            f"cannot make progress (are the weights or the data NaN?); stopping")
     if skipped:
         log.warning("fit: epoch %d skipped %d of %d batches with a non-finite loss", epoch, skipped, len(loader))
     logs = {"loss": total_loss / seen if seen else float("nan")}
