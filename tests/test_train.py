@@ -259,7 +259,13 @@ def test_progress_bar_on_a_tty(monkeypatch):
 
     out = TTY()
     monkeypatch.setattr(sys, "stdout", out)
-    monkeypatch.setenv("TQDM_MININTERVAL", "0")  # redraw on every batch
+    import tqdm.auto
+
+    class EveryBatch(tqdm.auto.tqdm):  # redraw on every batch (TQDM_MININTERVAL would be read only if tqdm
+        def __init__(self, *args, **kwargs):  # were not imported yet, and torch imports it)
+            super().__init__(*args, **{**kwargs, "mininterval": 0})
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", EveryBatch)
     X, y = blobs()
     model = classifier()
     fit(model, F.cross_entropy, dlcore.optim.SGD(model.parameters(), lr=0.1), (X, y), epochs=2, batch_size=8)
