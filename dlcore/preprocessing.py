@@ -65,9 +65,8 @@ class _Transformer:
 
     def _on(self, param: Any, X: Any) -> Any:
         """A fitted statistic on X's device (a copy only when the devices differ)."""
-        if get_array_module(param) is get_array_module(X) and device_of(param) == device_of(X):
-            return param
-        return to_device(param, device_of(X))
+        dev = device_of(X)
+        return param if device_of(param) == dev else to_device(param, dev)
 
     def _width(self, X: Any, expected: int, what: str) -> None:
         if X.shape[1] != expected:

@@ -23,19 +23,26 @@ except ImportError:  # pragma: no cover - depends on the environment
 from dlcore.backend import Device, device, manual_seed  # noqa: E402
 
 
-def parser(description: str, epochs: int, lr: float | None = None, batch_size: int | None = None) -> argparse.ArgumentParser:
+def parser(description: str, epochs: int | None, lr: float | None = None, batch_size: int | None = None) -> argparse.ArgumentParser:
     """The common flags; an example adds its own with ``p.add_argument`` before ``setup``."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
-    p.add_argument("--epochs", type=int, default=epochs, help=f"training epochs (default: {epochs})")
+    p.add_argument("--epochs", type=int, default=epochs,
+                   help=f"training epochs (default: {epochs if epochs is not None else 'set by the example'})")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--out", default=str(ROOT / "runs"), help="folder for pictures (default: runs/)")
+    p.add_argument("--out", default=str(ROOT / "runs"), help="folder for pictures (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     if lr is not None:
         p.add_argument("--lr", type=float, default=lr, help=f"learning rate (default: {lr})")
     if batch_size is not None:
         p.add_argument("--batch-size", type=int, default=batch_size, help=f"batch size (default: {batch_size})")
     return p
+
+
+def add_mnist_arg(p: argparse.ArgumentParser) -> None:
+    """--data: the folder with MNIST's IDX files ($DLCORE_DATA, else ../shared/data/mnist)."""
+    default = os.environ.get("DLCORE_DATA") or str(ROOT.parent / "shared" / "data" / "mnist")
+    p.add_argument("--data", default=default, help=f"folder with the MNIST IDX files (default: {default})")
 
 
 def setup(args: argparse.Namespace) -> Device:
@@ -58,6 +65,11 @@ def result(name: str, value: float, percent: bool = False) -> None:
     """Print the line an example ends with: ``test accuracy: 98.12%`` or ``test mse: 0.0101``."""
     text = f"{100 * value:.2f}%" if percent else f"{value:.4g}"
     print(f"{name}: {text}", flush=True)
+
+
+def binary_targets(labels):
+    """Labels {0, 1} (N,) as the float (N, 1) targets binary cross-entropy expects."""
+    return labels.astype("float32")[:, None]
 
 
 def quiet_epochs() -> None:

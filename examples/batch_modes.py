@@ -30,7 +30,7 @@ def main() -> None:
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.5, stratify=y, seed=args.seed)
     scaler = StandardScaler().fit(X_train)
     X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
-    y_train, y_test = (labels.astype("float32")[:, None] for labels in (y_train, y_test))
+    y_train, y_test = _common.binary_targets(y_train), _common.binary_targets(y_test)
     n = len(X_train)
 
     dlcore.manual_seed(args.seed)

@@ -26,7 +26,7 @@ def main() -> None:
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, stratify=y, seed=args.seed)
     scaler = StandardScaler().fit(X_train)
     X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
-    y_train, y_test = (labels.astype("float32")[:, None] for labels in (y_train, y_test))
+    y_train, y_test = _common.binary_targets(y_train), _common.binary_targets(y_test)
 
     model = nn.MLP([30, args.hidden, 1], activation="relu", out_activation="sigmoid").to(dev)
     optimizer = dlcore.optim.Adam(model.parameters(), lr=args.lr)

@@ -24,20 +24,24 @@ from dlcore.plot import plot_decision_boundary, plot_history, show_feature_maps,
 from dlcore.preprocessing import train_test_split
 from dlcore.train import evaluate, fit
 
-MNIST_CPU_SUBSET = (12000, 2000)  # train, test images on a CPU
+MNIST_CPU_SUBSET = (10000, 2000)  # train, test images on a CPU
+EPOCHS = {"digits": 10, "MNIST": 4}  # default --epochs per data set
 
 
 def load_digits_or_mnist(dev, seed):
     """(name, X_train, X_test, y_train, y_test) with images (N, 1, H, W) in [0, 1]."""
-    root = os.environ.get("DLCORE_DATA")
-    if root and any(os.path.exists(os.path.join(root, "train-images-idx3-ubyte" + s)) for s in ("", ".gz")):
-        X_train, y_train = mnist(root, "train")
-        X_test, y_test = mnist(root, "test")
-        if dev.type == "cpu":
+    if os.environ.get("DLCORE_DATA"):
+        try:
+            X_train, y_train = mnist(split="train")
+            X_test, y_test = mnist(split="test")
+        except FileNotFoundError as exc:
+            print(f"no MNIST under DLCORE_DATA ({exc}); using the digits instead")
+        else:
+            if dev.type != "cpu":
+                return "MNIST", X_train, X_test, y_train, y_test
             n_train, n_test = MNIST_CPU_SUBSET
-            X_train, y_train, X_test, y_test = X_train[:n_train], y_train[:n_train], X_test[:n_test], y_test[:n_test]
-            return f"MNIST (CPU subset: {n_train} train / {n_test} test)", X_train, X_test, y_train, y_test
-        return "MNIST", X_train, X_test, y_train, y_test
+            return (f"MNIST (CPU subset: {n_train} train / {n_test} test)",
+                    X_train[:n_train], X_test[:n_test], y_train[:n_train], y_test[:n_test])
     X, y = digits(images=True)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, stratify=y, seed=seed)
     return "scikit-learn digits (8x8)", X_train, X_test, y_train, y_test
@@ -63,7 +67,7 @@ def train(name, model, X_train, y_train, X_test, y_test, args):
 
 
 def main() -> None:
-    p = _common.parser(__doc__.splitlines()[0], epochs=10, lr=2e-3)
+    p = _common.parser(__doc__.splitlines()[0], epochs=None, lr=2e-3)  # None: EPOCHS[data set]
     p.set_defaults(out=str(_common.ROOT / "demo_out"))
     p.add_argument("--spiral-epochs", type=int, default=150, help="epochs for the spiral model (default: 150)")
     args = p.parse_args()
@@ -72,6 +76,8 @@ def main() -> None:
 
     data_name, X_train, X_test, y_train, y_test = load_digits_or_mnist(dev, args.seed)
     side = X_train.shape[-1]
+    if args.epochs is None:
+        args.epochs = EPOCHS["MNIST" if data_name.startswith("MNIST") else "digits"]
     mean, std = X_train.mean(), X_train.std()  # one global z-score from the training images
     X_train, X_test = (X_train - mean) / std, (X_test - mean) / std
     print(f"data: {data_name}, {len(X_train)} train / {len(X_test)} test images of {side}x{side}", flush=True)
@@ -86,7 +92,7 @@ def main() -> None:
     _common.quiet_epochs()  # 150 short epochs: no log line for each
     X, y = playground("spiral", n=400, noise=0.0, seed=args.seed)
     spiral = nn.MLP([2, 8, 8, 1], activation="tanh").to(dev)
-    targets = y.astype("float32")[:, None]
+    targets = _common.binary_targets(y)
     fit(spiral, F.binary_cross_entropy_with_logits, dlcore.optim.Adam(spiral.parameters(), lr=0.03), (X, targets),
         epochs=args.spiral_epochs, batch_size=10, seed=args.seed, progress=False)
     spiral_acc = evaluate(spiral, (X, targets), F.binary_cross_entropy_with_logits)["accuracy"]

@@ -7,8 +7,6 @@ device once and batches are sliced there.
     python examples/mnist_mlp.py --epochs 10 --device auto
 """
 
-import os
-
 import _common
 
 import dlcore
@@ -19,13 +17,9 @@ from dlcore.plot import plot_history
 from dlcore.train import evaluate, fit
 
 
-def default_data_dir() -> str:
-    return os.environ.get("DLCORE_DATA") or str(_common.ROOT.parent / "shared" / "data" / "mnist")
-
-
 def main() -> None:
     p = _common.parser(__doc__.splitlines()[0], epochs=10, lr=1e-3, batch_size=128)
-    p.add_argument("--data", default=default_data_dir(), help="folder with the MNIST IDX files")
+    _common.add_mnist_arg(p)
     p.add_argument("--dropout", type=float, default=0.2)
     args = p.parse_args()
     dev = _common.setup(args)
@@ -40,7 +34,8 @@ def main() -> None:
     optimizer = dlcore.optim.Adam(model.parameters(), lr=args.lr)
     scheduler = dlcore.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
     history = fit(model, F.cross_entropy, optimizer, (X_train, y_train), epochs=args.epochs,
-                  batch_size=args.batch_size, val_data=(X_test, y_test), scheduler=scheduler, seed=args.seed,
+                  batch_size=args.batch_size, val_data=(X_test, y_test),  # monitored only, never selected on
+                  scheduler=scheduler, seed=args.seed,
                   progress=not args.no_progress)
 
     print(f"curves: {plot_history(history, _common.out_path(args, 'mnist_mlp_history.png'), title='MNIST MLP')}")

@@ -30,16 +30,15 @@ def main() -> None:
 
     X, y = playground(args.dataset, n=args.n, noise=args.noise, seed=args.seed)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.5, seed=args.seed)
-    as_target = lambda labels: labels.astype("float32")[:, None]  # noqa: E731 - BCE wants float (N, 1)
 
     hidden = [int(h) for h in args.hidden.split(",") if h]
     model = nn.MLP([2, *hidden, 1], activation=args.activation).to(dev)  # one logit out
     optimizer = dlcore.optim.Adam(model.parameters(), lr=args.lr)
-    fit(model, F.binary_cross_entropy_with_logits, optimizer, (X_train, as_target(y_train)), epochs=args.epochs,
-        batch_size=args.batch_size, val_data=(X_test, as_target(y_test)), seed=args.seed,
+    fit(model, F.binary_cross_entropy_with_logits, optimizer, (X_train, _common.binary_targets(y_train)), epochs=args.epochs,
+        batch_size=args.batch_size, val_data=(X_test, _common.binary_targets(y_test)), seed=args.seed,
         progress=not args.no_progress)
 
-    result = evaluate(model, (X_test, as_target(y_test)), F.binary_cross_entropy_with_logits)
+    result = evaluate(model, (X_test, _common.binary_targets(y_test)), F.binary_cross_entropy_with_logits)
     path = plot_decision_boundary(model, X, y, _common.out_path(args, f"playground_{args.dataset}.png"),
                                   title=f"{args.dataset}: hidden {args.hidden} {args.activation}, "
                                         f"test accuracy {100 * result['accuracy']:.1f}%")

@@ -24,7 +24,7 @@ def main() -> None:
     _common.quiet_epochs()  # hundreds of one-step epochs: keep the log short
 
     X, y = xor()
-    targets = y.astype("float32")[:, None]  # BCE wants float targets shaped like the output
+    targets = _common.binary_targets(y)
     model = nn.MLP([2, args.hidden, 1], activation="tanh", out_activation="sigmoid").to(dev)
     optimizer = dlcore.optim.Adam(model.parameters(), lr=args.lr)
     history = fit(model, F.binary_cross_entropy, optimizer, (X, targets), epochs=args.epochs, batch_size=None,
