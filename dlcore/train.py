@@ -258,7 +258,10 @@ class _Run:
         self.history.update({k: list(v) for k, v in state["history"].items()})
         set_rng_state(state["rng"])
         saved = state.get("callbacks") or []
-        if len(saved) == len(self.callbacks):
+        if len(saved) != len(self.callbacks):
+            log.warning("fit(resume_from=%s): the checkpoint has %d callback states and this run %d "
+                        "callbacks; callbacks start fresh", os.fspath(path), len(saved), len(self.callbacks))
+        else:
             for cb, cb_state in zip(self.callbacks, saved):
                 if cb_state:
                     cb.load_state_dict(cb_state)
