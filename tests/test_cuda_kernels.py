@@ -325,7 +325,7 @@ def _pool_windows(x, kernel, stride, padding, fill):
 
 def _max_pool_ref(x, kernel, stride, padding, gy):
     N, C, H, W = x.shape
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    (_, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     win, OH, OW = _pool_windows(x, kernel, stride, padding, -np.inf)
     k = win.argmax(axis=-1)  # first maximum in row-major window order
     oh = np.arange(OH).reshape(1, 1, OH, 1)

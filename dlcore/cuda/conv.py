@@ -104,7 +104,7 @@ def conv2d_forward(x: Any, w: Any, b: Any, stride: Any, padding: Any, dilation: 
         b = loader.check_array(op, "b", b, ndim=1)
     loader.check_same(op, "x", x, w=w, b=b)
     g = _geometry(op, x, w, stride, padding, dilation)
-    K, L = g["K"], g["L"]
+    K = g["K"]
     if b is not None and b.shape != (K,):
         raise ShapeError(f"{op} expected bias of shape ({K},), got {shape_str(b.shape)}")
     y = loader.empty((g["N"], K, g["OH"], g["OW"]), x.dtype)
