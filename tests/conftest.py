@@ -32,3 +32,10 @@ def _seed():
     """Every test starts from the same seed."""
     dlcore.manual_seed(0)
     yield
+
+
+@pytest.fixture
+def cpu_only(monkeypatch):
+    """Run on the CPU even under DLCORE_DEVICE=cuda: for claims that hold on the CPU alone
+    (bit-exact resume and determinism; the CuPy generator is not checkpointed)."""
+    monkeypatch.setenv("DLCORE_DEVICE", "cpu")

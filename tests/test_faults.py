@@ -123,6 +123,7 @@ TRAINER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.usefixtures("cpu_only")
 def test_training_killed_after_a_checkpoint_resumes_bit_exactly_in_a_fresh_process(tmp_path):
     script = tmp_path / "trainer.py"
     script.write_text(TRAINER)

@@ -517,6 +517,7 @@ def resumable_setup():
     return model, opt, StepLR(opt, step_size=1, gamma=0.5)
 
 
+@pytest.mark.usefixtures("cpu_only")
 @pytest.mark.parametrize("seed", [None, 7])
 def test_resume_is_bit_exact_on_cpu(tmp_path, seed):
     X, y = playground("spiral", 96, noise=0.1, seed=1)
@@ -549,6 +550,7 @@ def small_cnn():
                          nn.Dropout(0.25), nn.Linear(4 * 4 * 4, 3))
 
 
+@pytest.mark.usefixtures("cpu_only")
 def test_manual_seed_makes_cpu_training_bit_reproducible():
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((48, 1, 8, 8)).astype(np.float32), rng.integers(0, 3, 48)

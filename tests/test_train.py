@@ -161,6 +161,7 @@ def test_early_stopping_restores_best_weights():
         np.testing.assert_array_equal(v, explode.best[k])
 
 
+@pytest.mark.usefixtures("cpu_only")
 @pytest.mark.parametrize("seed", [3, None])
 def test_checkpoint_and_resume_matches_an_uninterrupted_run(tmp_path, seed):
     X, y = blobs(48)
