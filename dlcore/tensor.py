@@ -15,7 +15,17 @@ from typing import Any
 import numpy as np
 
 from . import autograd
-from .backend import Device, cpu_rng, default_device, default_dtype, device_of, get_array_module, is_gpu_array, to_device, to_numpy
+from .backend import (
+    Device,
+    cpu_rng,
+    default_device,
+    default_dtype,
+    device_of,
+    get_array_module,
+    is_gpu_array,
+    to_device,
+    to_numpy,
+)
 from .backend import device as parse_device
 from .errors import DTypeError
 

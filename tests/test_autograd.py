@@ -2,13 +2,13 @@
 
 import numpy as np
 import pytest
+from gradcheck import gradcheck
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import dlcore
 from dlcore.autograd import unbroadcast
-from gradcheck import gradcheck
 
 rng = np.random.default_rng(0)
 

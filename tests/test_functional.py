@@ -4,10 +4,10 @@ import warnings
 
 import numpy as np
 import pytest
+from gradcheck import gradcheck
 
 import dlcore
 import dlcore.functional as F
-from gradcheck import gradcheck
 
 rng = np.random.default_rng(1)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from .. import functional as F
 import numpy as np
 
+from .. import functional as F
 from ..backend import default_device, default_dtype, to_device
 from ..errors import ShapeError, shape_str
 from ..tensor import Tensor
