@@ -204,3 +204,22 @@ def test_pool_errors():
         max_pool2d(dlcore.zeros(1, 1, 8, 8), 0)
     with pytest.raises(ValueError, match="padding"):
         avg_pool2d(dlcore.zeros(1, 1, 8, 8), 2, padding="same")
+
+
+def test_pools_split_over_threads_match_naive(monkeypatch):
+    """The CPU path splits the batch over threads for big inputs; force that on a small one."""
+    import dlcore.functional.conv as conv_module
+
+    monkeypatch.setattr(conv_module, "MIN_WORK_PER_THREAD", 1)
+    monkeypatch.setenv("DLCORE_NUM_THREADS", "3")
+    rng = np.random.default_rng(3)
+    x = np.round(rng.standard_normal((5, 2, 7, 9)) * 2)
+    for k, s, p in (((2, 2), (2, 2), (0, 0)), ((3, 3), (2, 1), (1, 1)), ((3, 2), (3, 3), (0, 1))):
+        for fn, ref_fn in ((max_pool2d, naive_max_pool), (avg_pool2d, naive_avg_pool)):
+            xt = dlcore.tensor(x, requires_grad=True)
+            y = fn(xt, k, s, p)
+            g = rng.standard_normal(y.shape)
+            ref, dref = ref_fn(x, k, s, p, g)
+            np.testing.assert_allclose(y.numpy(), ref, rtol=1e-12, atol=1e-12)
+            y.backward(dlcore.tensor(g))
+            np.testing.assert_allclose(xt.grad.numpy(), dref, rtol=1e-12, atol=1e-12)

@@ -27,8 +27,10 @@ How the CPU path is laid out (measured on the 64x32x28x28 / 64x32x3x3 case, see
 
 from __future__ import annotations
 
+import os
 import threading
-from typing import Any, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -140,13 +142,16 @@ class _BufferPool:
     that is never given back is simply garbage-collected). Only exact byte sizes are reused.
     """
 
-    def __init__(self, max_buffers: int = 8, min_bytes: int = 1 << 20) -> None:
+    def __init__(self, max_buffers: int = 16, min_bytes: int = 1 << 18) -> None:
         self.max_buffers = max_buffers
         self.min_bytes = min_bytes
         self._free: list[np.ndarray] = []
         self._lock = threading.Lock()
 
-    def take(self, shape: Sequence[int], dtype: Any) -> np.ndarray:
+    def take(self, shape: Sequence[int], dtype: Any, xp: Any = np) -> Any:
+        """An uninitialised array of ``shape``: a recycled buffer when one fits (NumPy only)."""
+        if xp is not np:  # CuPy has its own memory pool
+            return xp.empty(shape, dtype)
         dtype = np.dtype(dtype)
         nbytes = int(np.prod(shape)) * dtype.itemsize
         if nbytes >= self.min_bytes:
@@ -158,17 +163,63 @@ class _BufferPool:
         return np.empty(shape, dtype)
 
     def give(self, *arrays: Any) -> None:
+        """Hand buffers back; only arrays that own (or exactly span) their memory are kept."""
         with self._lock:
             for a in arrays:
                 if isinstance(a, np.ndarray) and a.nbytes >= self.min_bytes:
                     base = a if a.base is None else a.base
                     if isinstance(base, np.ndarray) and base.nbytes == a.nbytes and base.flags.c_contiguous:
-                        if all(b is not base for b in self._free):
+                        if all(b.ctypes.data != base.ctypes.data for b in self._free):
                             self._free.append(base.reshape(-1).view(np.uint8))
             del self._free[: max(0, len(self._free) - self.max_buffers)]
 
 
 buffers = _BufferPool()
+
+
+# --------------------------------------------------------------------------- threads
+_executor: ThreadPoolExecutor | None = None
+_executor_threads = 0
+
+#: Elements a thread should at least touch before work is split (thread hand-off costs ~50 us).
+MIN_WORK_PER_THREAD = 1 << 19
+
+
+def num_threads() -> int:
+    """Threads the CPU paths of conv/pool split their memory-bound copies over.
+
+    ``DLCORE_NUM_THREADS``, else ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` (what NumPy's
+    BLAS uses), else the CPUs this process may run on.
+    """
+    for name in ("DLCORE_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def parallel_chunks(fn: Callable[[int, int], None], n: int, work: int) -> None:
+    """Call ``fn(lo, hi)`` on contiguous chunks of ``range(n)``, one per thread.
+
+    NumPy releases the GIL inside its loops, so memory-bound array code on disjoint slices runs
+    in parallel. ``work`` is the total number of elements touched; below ``MIN_WORK_PER_THREAD``
+    per thread (or with one thread) everything runs in the calling thread. ``fn`` must write
+    only to its own slice.
+    """
+    global _executor, _executor_threads
+    threads = min(num_threads(), n, max(1, work // MIN_WORK_PER_THREAD))
+    if threads <= 1:
+        fn(0, n)
+        return
+    if _executor is None or _executor_threads < threads:
+        _executor, _executor_threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dlcore"), threads
+    bounds = [n * t // threads for t in range(threads + 1)]
+    futures = [_executor.submit(fn, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    for f in futures:
+        f.result()  # re-raises a worker's exception here
 
 
 # --------------------------------------------------------------------------- im2col / col2im
@@ -186,7 +237,7 @@ def _pad(x: Any, pad4: tuple[int, int, int, int], value: float = 0.0) -> Any:
     xp = get_array_module(x)
     t, b, l, r = pad4
     N, C, H, W = x.shape
-    out = xp.empty((N, C, H + t + b, W + l + r), dtype=x.dtype)
+    out = buffers.take((N, C, H + t + b, W + l + r), x.dtype, xp)  # callers give it back when done
     if value == 0.0:  # fill only the border; the interior is overwritten right after
         out[:, :, :t] = 0
         out[:, :, H + t:] = 0
@@ -227,7 +278,7 @@ def col2im(cols: Any, padded_shape: tuple, kernel, stride, dilation, out_hw) -> 
     xp = get_array_module(cols)
     N, C, hp, wp = padded_shape
     kh, kw = kernel
-    dx = buffers.take((C, N, hp, wp), cols.dtype) if xp is np else xp.empty((C, N, hp, wp), cols.dtype)
+    dx = buffers.take((C, N, hp, wp), cols.dtype, xp)
     dx.fill(0)
     for i in range(kh):
         for j in range(kw):
@@ -265,9 +316,11 @@ class Conv2d(Function):
         xp = get_array_module(x)
         xpad = _pad(x, pad4)
         CKK, P = C * kh * kw, N * oh * ow
-        cols = buffers.take((C, kh, kw, N, oh, ow), x.dtype) if xp is np else None
+        cols = buffers.take((C, kh, kw, N, oh, ow), x.dtype, xp)
         cols = im2col(xpad, (kh, kw), stride, dilation, (oh, ow), out=cols)
-        y2 = buffers.take((F, P), x.dtype) if xp is np else None
+        if xpad is not x:
+            buffers.give(xpad)
+        y2 = buffers.take((F, P), x.dtype, xp)
         y2 = xp.matmul(w.reshape(F, CKK), cols.reshape(CKK, P), out=y2)
         y = xp.empty((N, F, oh, ow), x.dtype)
         y4 = y2.reshape(F, N, oh, ow).transpose(1, 0, 2, 3)
@@ -303,7 +356,7 @@ class Conv2d(Function):
         N, C, H, W = x_shape
         F, _, kh, kw = w.shape
         CKK, P = C * kh * kw, N * oh * ow
-        g2 = buffers.take((F, N, oh, ow), grad.dtype) if xp is np else xp.empty((F, N, oh, ow), grad.dtype)
+        g2 = buffers.take((F, N, oh, ow), grad.dtype, xp)
         g2[...] = grad.transpose(1, 0, 2, 3)
         g2 = g2.reshape(F, P)
         dx = dw = db = None
@@ -315,7 +368,7 @@ class Conv2d(Function):
             buffers.give(cols)
             self.cols = None
         if need_dx:
-            dcols = buffers.take((CKK, P), grad.dtype) if xp is np else None
+            dcols = buffers.take((CKK, P), grad.dtype, xp)
             dcols = xp.matmul(w.reshape(F, CKK).T, g2, out=dcols)
             hp, wp = H + pad4[0] + pad4[1], W + pad4[2] + pad4[3]
             dxt = col2im(dcols.reshape(C, kh, kw, N, oh, ow), (N, C, hp, wp), kernel, stride, dilation, (oh, ow))

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module, is_gpu_array
-from .conv import _check_nchw, _check_window, _pad, _pair, _unpad, conv_output_size
+from .conv import _check_nchw, _check_window, _pad, _pair, _unpad, buffers, conv_output_size, parallel_chunks
 
 __all__ = ["max_pool2d", "avg_pool2d", "MaxPool2d", "AvgPool2d"]
 
@@ -41,44 +41,51 @@ def _sl(axis: int, start: int, step: int, count: int) -> tuple:
     return tuple(index)
 
 
-def _max_stage(x: Any, axis: int, k: int, s: int, n_out: int) -> tuple[Any, Any]:
-    """1-D sliding max along ``axis``: (max, index of the first max within the window).
+def _index_dtype(k: int) -> Any:
+    """Winning-offset dtype of a window of k: bool for k == 2 (True = the second won), else uint8."""
+    return np.bool_ if k == 2 else np.uint8
 
-    The index is a bool array for k == 2 (True = second element won) and uint8 otherwise.
-    """
+
+def _covered_once(in_len: int, k: int, s: int, n_out: int) -> bool:
+    """Whether the windows tile the input exactly (each position read by exactly one window)."""
+    return s == k and s * n_out == in_len
+
+
+def _max_stage(x: Any, axis: int, k: int, s: int, n_out: int, out: Any, idx: Any) -> None:
+    """1-D sliding max along ``axis`` into ``out``; ``idx`` gets the offset of the first maximum."""
     xp = get_array_module(x)
     v0 = x[_sl(axis, 0, s, n_out)]
     if k == 1:
-        return v0.copy(), xp.zeros(v0.shape, xp.uint8)
+        out[...] = v0
+        idx[...] = 0
+        return
     v1 = x[_sl(axis, 1, s, n_out)]
-    idx = xp.greater(v1, v0)
-    m = xp.maximum(v0, v1)
-    if k > 2:
-        idx = idx.view(xp.uint8)
-        for j in range(2, k):
-            vj = x[_sl(axis, j, s, n_out)]
-            won = xp.greater(vj, m)
-            xp.maximum(m, vj, out=m)
-            xp.copyto(idx, xp.uint8(j), where=won)
-    return m, idx
+    xp.greater(v1, v0, out=idx if k == 2 else idx.view(np.bool_))  # offset 1 won (uint8 0/1 shares bool bytes)
+    xp.maximum(v0, v1, out=out)
+    for j in range(2, k):
+        vj = x[_sl(axis, j, s, n_out)]
+        won = xp.greater(vj, out)  # strictly greater: ties keep the earlier offset, as PyTorch does
+        xp.maximum(out, vj, out=out)
+        xp.copyto(idx, np.uint8(j), where=won)
 
 
-def _scatter_stage(g: Any, idx: Any, in_shape: tuple, axis: int, k: int, s: int, n_out: int) -> Any:
-    """Backward of :func:`_max_stage`: send ``g`` to the winning offset of each window."""
+def _scatter_stage(g: Any, idx: Any, dx: Any, axis: int, k: int, s: int, n_out: int) -> None:
+    """Backward of :func:`_max_stage`: write into ``dx`` the gradient ``g`` sent to each winner."""
     xp = get_array_module(g)
     overlap = s < k
-    covered = s == k and s * n_out == in_shape[axis]
-    dx = xp.zeros(in_shape, g.dtype) if (overlap or not covered) else xp.empty(in_shape, g.dtype)
+    if overlap or not _covered_once(dx.shape[axis], k, s, n_out):
+        dx.fill(0)  # overlapping windows accumulate; gaps and remainders get no gradient
     if k == 1:  # a window of one never overlaps another
         dx[_sl(axis, 0, s, n_out)] = g
-    elif idx.dtype == bool:  # k == 2: second = g * idx, first = g - second
-        second = xp.multiply(g, idx)
+    elif k == 2:  # second = g * idx, first = g - second
+        second = xp.multiply(g, idx, out=buffers.take(g.shape, g.dtype, xp))
         if overlap:
             dx[_sl(axis, 1, s, n_out)] += second
             dx[_sl(axis, 0, s, n_out)] += g - second
         else:
             dx[_sl(axis, 1, s, n_out)] = second
             xp.subtract(g, second, out=dx[_sl(axis, 0, s, n_out)])
+        buffers.give(second)
     else:
         for j in range(k):
             view = dx[_sl(axis, j, s, n_out)]
@@ -86,31 +93,32 @@ def _scatter_stage(g: Any, idx: Any, in_shape: tuple, axis: int, k: int, s: int,
                 view += g * (idx == j)
             else:
                 xp.multiply(g, idx == j, out=view)
-    return dx
 
 
-def _sum_stage(x: Any, axis: int, k: int, s: int, n_out: int) -> Any:
-    """1-D sliding-window sum along ``axis``."""
-    out = x[_sl(axis, 0, s, n_out)].copy()
+def _sum_stage(x: Any, axis: int, k: int, s: int, n_out: int, out: Any) -> None:
+    """1-D sliding-window sum along ``axis`` into ``out``."""
+    out[...] = x[_sl(axis, 0, s, n_out)]
     for j in range(1, k):
         out += x[_sl(axis, j, s, n_out)]
-    return out
 
 
-def _spread_stage(g: Any, in_shape: tuple, axis: int, k: int, s: int, n_out: int) -> Any:
-    """Backward of :func:`_sum_stage`: every window position receives the window's gradient."""
-    xp = get_array_module(g)
-    overlap = s < k
-    covered = s == k and s * n_out == in_shape[axis]
-    if overlap or not covered:
-        dx = xp.zeros(in_shape, g.dtype)
+def _spread_stage(g: Any, dx: Any, axis: int, k: int, s: int, n_out: int) -> None:
+    """Backward of :func:`_sum_stage`: every window position of ``dx`` receives the window's gradient."""
+    if s < k or not _covered_once(dx.shape[axis], k, s, n_out):
+        dx.fill(0)
         for j in range(k):
             dx[_sl(axis, j, s, n_out)] += g
     else:
-        dx = xp.empty(in_shape, g.dtype)
         for j in range(k):
             dx[_sl(axis, j, s, n_out)] = g
-    return dx
+
+
+def _over_batch(work: Any, n: int, size: int, xp: Any) -> None:
+    """Run ``work(lo, hi)`` over the batch: split across threads on the CPU, in one go on the GPU."""
+    if xp is np:
+        parallel_chunks(work, n, size)
+    else:
+        work(0, n)
 
 
 # --------------------------------------------------------------------------- Functions
@@ -127,10 +135,23 @@ class MaxPool2d(Function):
 
             y, self.argmax = cuda_pool.max_pool2d_forward(x, tuple(kernel_size), tuple(stride), tuple(padding))
             return y
-        pad4 = (ph, ph, pw, pw)
-        xpad = _pad(x, pad4, value=-np.inf)
-        rows, self.idx_w = _max_stage(xpad, 3, kw, sw, ow)  # (N, C, Hp, OW)
-        y, self.idx_h = _max_stage(rows, 2, kh, sh, oh)  # (N, C, OH, OW)
+        xp = get_array_module(x)
+        hp = H + 2 * ph
+        y = xp.empty((N, C, oh, ow), x.dtype)
+        self.idx_w = xp.empty((N, C, hp, ow), _index_dtype(kw))  # winning column, per padded row
+        self.idx_h = xp.empty((N, C, oh, ow), _index_dtype(kh))  # winning row, per output
+
+        def work(lo: int, hi: int) -> None:
+            xc = x[lo:hi]
+            xpad = _pad(xc, (ph, ph, pw, pw), value=-np.inf)
+            rows = buffers.take((hi - lo, C, hp, ow), x.dtype, xp)  # max over each window's columns
+            _max_stage(xpad, 3, kw, sw, ow, rows, self.idx_w[lo:hi])
+            if xpad is not xc:
+                buffers.give(xpad)
+            _max_stage(rows, 2, kh, sh, oh, y[lo:hi], self.idx_h[lo:hi])
+            buffers.give(rows)
+
+        _over_batch(work, N, x.size, xp)
         return y
 
     def backward(self, grad):
@@ -140,12 +161,24 @@ class MaxPool2d(Function):
 
             dx = cuda_pool.max_pool2d_backward(grad, self.argmax, tuple(x_shape), (kh, kw), (sh, sw), (ph, pw))
             return (dx,)
+        xp = get_array_module(grad)
         N, C, H, W = x_shape
         hp, wp = H + 2 * ph, W + 2 * pw
-        drows = _scatter_stage(grad, self.idx_h, (N, C, hp, ow), 2, kh, sh, oh)
-        dx = _scatter_stage(drows, self.idx_w, (N, C, hp, wp), 3, kw, sw, ow)
-        if ph or pw:
-            dx = _unpad(dx, (ph, ph, pw, pw)).copy()
+        dx = xp.empty(x_shape, grad.dtype)
+
+        def work(lo: int, hi: int) -> None:
+            drows = buffers.take((hi - lo, C, hp, ow), grad.dtype, xp)
+            _scatter_stage(grad[lo:hi], self.idx_h[lo:hi], drows, 2, kh, sh, oh)
+            if ph or pw:
+                dxpad = buffers.take((hi - lo, C, hp, wp), grad.dtype, xp)
+                _scatter_stage(drows, self.idx_w[lo:hi], dxpad, 3, kw, sw, ow)
+                dx[lo:hi] = _unpad(dxpad, (ph, ph, pw, pw))
+                buffers.give(dxpad)
+            else:
+                _scatter_stage(drows, self.idx_w[lo:hi], dx[lo:hi], 3, kw, sw, ow)
+            buffers.give(drows)
+
+        _over_batch(work, N, dx.size, xp)
         return (dx,)
 
 
@@ -161,10 +194,22 @@ class AvgPool2d(Function):
             from ..cuda import pool as cuda_pool
 
             return cuda_pool.avg_pool2d_forward(x, tuple(kernel_size), tuple(stride), tuple(padding))
-        xpad = _pad(x, (ph, ph, pw, pw))
-        rows = _sum_stage(xpad, 3, kw, sw, ow)
-        y = _sum_stage(rows, 2, kh, sh, oh)
-        y *= 1.0 / (kh * kw)
+        xp = get_array_module(x)
+        hp = H + 2 * ph
+        y = xp.empty((N, C, oh, ow), x.dtype)
+
+        def work(lo: int, hi: int) -> None:
+            xc = x[lo:hi]
+            xpad = _pad(xc, (ph, ph, pw, pw))
+            rows = buffers.take((hi - lo, C, hp, ow), x.dtype, xp)
+            _sum_stage(xpad, 3, kw, sw, ow, rows)
+            if xpad is not xc:
+                buffers.give(xpad)
+            _sum_stage(rows, 2, kh, sh, oh, y[lo:hi])
+            y[lo:hi] *= 1.0 / (kh * kw)
+            buffers.give(rows)
+
+        _over_batch(work, N, x.size, xp)
         return y
 
     def backward(self, grad):
@@ -174,13 +219,25 @@ class AvgPool2d(Function):
 
             dx = cuda_pool.avg_pool2d_backward(grad, tuple(x_shape), (kh, kw), (sh, sw), (ph, pw))
             return (dx,)
+        xp = get_array_module(grad)
         N, C, H, W = x_shape
         hp, wp = H + 2 * ph, W + 2 * pw
-        g = grad * (1.0 / (kh * kw))
-        drows = _spread_stage(g, (N, C, hp, ow), 2, kh, sh, oh)
-        dx = _spread_stage(drows, (N, C, hp, wp), 3, kw, sw, ow)
-        if ph or pw:
-            dx = _unpad(dx, (ph, ph, pw, pw)).copy()
+        dx = xp.empty(x_shape, grad.dtype)
+
+        def work(lo: int, hi: int) -> None:
+            g = grad[lo:hi] * (1.0 / (kh * kw))
+            drows = buffers.take((hi - lo, C, hp, ow), grad.dtype, xp)
+            _spread_stage(g, drows, 2, kh, sh, oh)
+            if ph or pw:
+                dxpad = buffers.take((hi - lo, C, hp, wp), grad.dtype, xp)
+                _spread_stage(drows, dxpad, 3, kw, sw, ow)
+                dx[lo:hi] = _unpad(dxpad, (ph, ph, pw, pw))
+                buffers.give(dxpad)
+            else:
+                _spread_stage(drows, dx[lo:hi], 3, kw, sw, ow)
+            buffers.give(drows)
+
+        _over_batch(work, N, dx.size, xp)
         return (dx,)
 
 
