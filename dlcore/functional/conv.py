@@ -169,7 +169,8 @@ class _BufferPool:
                 if isinstance(a, np.ndarray) and a.nbytes >= self.min_bytes:
                     base = a if a.base is None else a.base
                     if isinstance(base, np.ndarray) and base.nbytes == a.nbytes and base.flags.c_contiguous:
-                        if all(b.ctypes.data != base.ctypes.data for b in self._free):
+                        address = base.ctypes.data
+                        if all(b.ctypes.data != address for b in self._free):
                             self._free.append(base.reshape(-1).view(np.uint8))
             del self._free[: max(0, len(self._free) - self.max_buffers)]
 
@@ -347,8 +348,8 @@ class Conv2d(Function):
             dx, dw, db = cuda_conv.conv2d_backward(
                 self.x, w, grad, stride, self.gpu_pad, dilation, needs=(need_dx, need_dw, need_db)
             )
-            if dx is not None and self.gpu_pad == (0, 0) and any(pad4):
-                dx = _unpad(dx, pad4)
+            if dx is not None and self.gpu_pad == (0, 0) and any(pad4):  # explicit asymmetric pad
+                dx = get_array_module(dx).ascontiguousarray(_unpad(dx, pad4))
             self.x = None
             return dx, dw, db
 
