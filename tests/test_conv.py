@@ -344,6 +344,8 @@ def test_conv_error_messages():
         conv2d(dlcore.zeros(1, 1, 4, 4), dlcore.zeros(1, 1, 3, 3), padding=-1)
     with pytest.raises(DTypeError, match="floating-point"):
         conv2d(dlcore.tensor(np.zeros((1, 1, 4, 4), np.int64)), dlcore.zeros(1, 1, 3, 3))
+    with pytest.raises(ShapeError, match=r"Conv2d\(3→16, k=3\) got an empty batch \(0, 3, 8, 8\)"):
+        layer(dlcore.zeros(0, 3, 8, 8))
     with pytest.raises(DTypeError, match="one dtype"):
         conv2d(dlcore.zeros(1, 1, 4, 4, dtype=np.float64), dlcore.zeros(1, 1, 3, 3))
 

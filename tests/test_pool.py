@@ -198,6 +198,10 @@ def test_pool_errors():
         MaxPool2d(4)(dlcore.zeros(1, 1, 3, 3))
     with pytest.raises(ShapeError, match="avg_pool2d: window"):
         avg_pool2d(dlcore.zeros(1, 1, 2, 5), (3, 1))
+    with pytest.raises(ShapeError, match=r"max_pool2d got an empty batch \(0, 3, 8, 8\)"):
+        max_pool2d(dlcore.zeros(0, 3, 8, 8), 2)
+    with pytest.raises(ShapeError, match=r"AvgPool2d\(2\) got an empty batch"):
+        AvgPool2d(2)(dlcore.zeros(0, 3, 8, 8))
     with pytest.raises(ValueError, match="at most half the kernel"):
         max_pool2d(dlcore.zeros(1, 1, 8, 8), 2, padding=2)
     with pytest.raises(ValueError, match="kernel_size"):

@@ -131,6 +131,8 @@ def _check_nchw(op: str, x: Any) -> None:
         raise ShapeError(f"{op} expected a 4-D input (N, C, H, W), got {shape_str(x.shape)}{hint}")
     if x.dtype.kind != "f":
         raise DTypeError(f"{op} expected a floating-point input, got dtype {x.dtype}: convert with .float()")
+    if x.shape[0] == 0:
+        raise ShapeError(f"{op} got an empty batch {shape_str(x.shape)}")
 
 
 # --------------------------------------------------------------------------- buffer pool
