@@ -158,6 +158,7 @@ class ModelCheckpoint(Callback):
             if self.save_best_only and not improved:
                 return
         path = self.path.format(epoch=epoch)
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)  # as Keras does
         serialization.save(run.checkpoint(epoch), path)
         self.last_saved = path
         log.debug("saved checkpoint %s (epoch %d)", path, epoch)

@@ -284,3 +284,12 @@ def test_bad_arguments():
         fit(model, F.mse_loss, opt, linear(4), epochs=1, batch_size=0)
     with pytest.raises(TypeError, match="DataLoader"):
         fit(model, F.mse_loss, opt, np.zeros((4, 1)), epochs=1)
+
+
+def test_checkpoint_creates_its_folder(tmp_path):
+    X, y = blobs()
+    model = classifier()
+    path = tmp_path / "runs" / "nested" / "ckpt.npz"
+    fit(model, F.cross_entropy, dlcore.optim.SGD(model.parameters(), lr=0.1), (X, y), epochs=1,
+        progress=False, callbacks=[ModelCheckpoint(path)])
+    assert dlcore.load(path)["epoch"] == 1
