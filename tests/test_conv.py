@@ -366,3 +366,18 @@ def test_buffer_pool_recycles_and_is_safe():
     np.testing.assert_allclose(grad_w, 3 * wt.grad.numpy(), rtol=1e-4)
     np.testing.assert_array_equal(first.numpy(), second.numpy())
     np.testing.assert_array_equal(to_numpy(first.data), conv2d(xt, wt, padding=1).numpy())
+
+
+def test_functional_ops_accept_raw_arrays():
+    """NumPy arrays (whose .data is a memoryview, not an array) are wrapped like Tensors."""
+    from dlcore.functional.norm import batch_norm
+    from dlcore.functional.pool import avg_pool2d, max_pool2d
+
+    x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    w = np.ones((1, 1, 3, 3), np.float32)
+    assert conv2d(x, w, np.zeros(1, np.float32)).tolist() == [[[[45.0, 54.0], [81.0, 90.0]]]]
+    assert max_pool2d(x, 2).tolist() == [[[[5.0, 7.0], [13.0, 15.0]]]]
+    assert avg_pool2d(x, 2).shape == (1, 1, 2, 2)
+    rm, rv = np.zeros(1, np.float32), np.ones(1, np.float32)
+    batch_norm(x, rm, rv, training=True)
+    assert rm[0] == np.float32(0.1 * 7.5)  # running stats of raw arrays are updated in place

@@ -38,11 +38,17 @@ from .. import autograd
 from ..autograd import Function
 from ..backend import get_array_module, is_gpu_array
 from ..errors import DTypeError, ShapeError, shape_str
+from ..tensor import Tensor
 
 __all__ = ["conv2d", "Conv2d", "conv_output_size", "same_padding"]
 
 
 # --------------------------------------------------------------------------- argument helpers
+def _as_tensor(a: Any) -> Tensor:
+    """Tensors pass through; raw arrays (NumPy or CuPy) and lists are wrapped (arrays without a copy)."""
+    return a if isinstance(a, Tensor) else Tensor(a)
+
+
 def _pair(value: Any, name: str, op: str, minimum: int) -> tuple[int, int]:
     """Turn an int or a pair into a pair of ints, checking each is >= ``minimum``."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
@@ -408,8 +414,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, layer: str | N
         (N, F, OH, OW) with ``OH = floor((H + 2p - d(KH-1) - 1) / s) + 1``.
     """
     op = layer or "conv2d"
-    xd = getattr(x, "data", x)
-    wd = getattr(weight, "data", weight)
+    x, weight, bias = (None if t is None else _as_tensor(t) for t in (x, weight, bias))
+    xd, wd = x.data, weight.data
     _check_nchw(op, xd)
     if wd.ndim != 4:
         raise ShapeError(f"{op} expected a 4-D weight (out_channels, in_channels, KH, KW), got {shape_str(wd.shape)}")
@@ -420,7 +426,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, layer: str | N
             f"got {shape_str(xd.shape)}"
         )
     if bias is not None:
-        bd = getattr(bias, "data", bias)
+        bd = bias.data
         if tuple(bd.shape) != (F,):
             raise ShapeError(f"{op} expected bias of shape ({F},) for {F} filters, got {shape_str(bd.shape)}")
     if xd.dtype != wd.dtype:

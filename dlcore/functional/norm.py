@@ -29,6 +29,7 @@ from typing import Any
 from ..autograd import Function
 from ..backend import get_array_module
 from ..errors import DTypeError, ShapeError, shape_str
+from ..tensor import Tensor
 
 __all__ = ["batch_norm", "BatchNorm"]
 
@@ -99,17 +100,20 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     error messages.
     """
     name = layer or "batch_norm"
-    xd = getattr(x, "data", x)
+    x, running_mean, running_var, weight, bias = (
+        t if t is None or isinstance(t, Tensor) else Tensor(t) for t in (x, running_mean, running_var, weight, bias)
+    )  # raw arrays are wrapped without a copy, so running statistics are still updated in place
+    xd = x.data
     if xd.ndim < 2:
         raise ShapeError(f"{name} expected input (N, C) or (N, C, H, W), got {shape_str(xd.shape)}")
     if xd.dtype.kind != "f":
         raise DTypeError(f"{name} expected a floating-point input, got dtype {xd.dtype}: convert with .float()")
     C = xd.shape[1]
     for label, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
-        if t is not None and tuple(getattr(t, "data", t).shape) != (C,):
+        if t is not None and tuple(t.shape) != (C,):
             raise ShapeError(
                 f"{name} expected {label} of shape ({C},) for input {shape_str(xd.shape)} with {C} channels, "
-                f"got {shape_str(getattr(t, 'data', t).shape)}"
+                f"got {shape_str(t.shape)}"
             )
     if (running_mean is None) != (running_var is None):
         raise ValueError(f"{name} expected running_mean and running_var both given or both None")

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module, is_gpu_array
-from .conv import _check_nchw, _check_window, _pad, _pair, _unpad, buffers, conv_output_size, parallel_chunks
+from .conv import _as_tensor, _check_nchw, _check_window, _pad, _pair, _unpad, buffers, conv_output_size, parallel_chunks
 
 __all__ = ["max_pool2d", "avg_pool2d", "MaxPool2d", "AvgPool2d"]
 
@@ -243,7 +243,7 @@ class AvgPool2d(Function):
 
 # --------------------------------------------------------------------------- public functions
 def _pool_args(op: str, x: Any, kernel_size: Any, stride: Any, padding: Any) -> dict:
-    xd = getattr(x, "data", x)
+    xd = x.data
     _check_nchw(op, xd)
     kernel = _pair(kernel_size, "kernel_size", op, 1)
     stride = kernel if stride is None else _pair(stride, "stride", op, 1)
@@ -264,9 +264,11 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, layer: str | None = None)
     NaN in a window the output is NaN but the gradient goes to the largest non-NaN value).
     ``layer`` names the caller in error messages.
     """
+    x = _as_tensor(x)
     return MaxPool2d.apply(x, **_pool_args(layer or "max_pool2d", x, kernel_size, stride, padding))
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, layer: str | None = None):
     """Average pooling over (N, C, H, W); zero padding counts in the divisor (count_include_pad=True)."""
+    x = _as_tensor(x)
     return AvgPool2d.apply(x, **_pool_args(layer or "avg_pool2d", x, kernel_size, stride, padding))
