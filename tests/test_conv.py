@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gradcheck import gradcheck
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,7 +15,6 @@ from dlcore.backend import to_numpy
 from dlcore.errors import DTypeError, ShapeError
 from dlcore.functional.conv import conv2d, conv_output_size, same_padding
 from dlcore.nn.conv import Conv2d
-from gradcheck import gradcheck
 
 
 # --------------------------------------------------------------------------- naive references

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gradcheck import gradcheck
 
 import dlcore
 from dlcore.errors import ShapeError
 from dlcore.functional.norm import batch_norm
 from dlcore.nn.norm import BatchNorm1d, BatchNorm2d
-from gradcheck import gradcheck
 
 
 def reference(x, mean, var, w, b, eps=1e-5):

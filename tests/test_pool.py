@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gradcheck import gradcheck
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,7 +13,6 @@ import dlcore
 from dlcore.errors import ShapeError
 from dlcore.functional.pool import avg_pool2d, max_pool2d
 from dlcore.nn.conv import AvgPool2d, MaxPool2d
-from gradcheck import gradcheck
 
 
 # --------------------------------------------------------------------------- naive references

@@ -24,8 +24,6 @@ with ``xp`` (NumPy or CuPy), so it runs unchanged on the GPU.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..autograd import Function
 from ..backend import get_array_module
 from ..errors import DTypeError, ShapeError, shape_str

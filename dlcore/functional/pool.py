@@ -28,7 +28,17 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module, is_gpu_array
-from .conv import _as_tensor, _check_nchw, _check_window, _pad, _pair, _unpad, buffers, conv_output_size, parallel_chunks
+from .conv import (
+    _as_tensor,
+    _check_nchw,
+    _check_window,
+    _pad,
+    _pair,
+    _unpad,
+    buffers,
+    conv_output_size,
+    parallel_chunks,
+)
 
 __all__ = ["max_pool2d", "avg_pool2d", "MaxPool2d", "AvgPool2d"]
 
