@@ -381,3 +381,17 @@ def test_functional_ops_accept_raw_arrays():
     rm, rv = np.zeros(1, np.float32), np.ones(1, np.float32)
     batch_norm(x, rm, rv, training=True)
     assert rm[0] == np.float32(0.1 * 7.5)  # running stats of raw arrays are updated in place
+
+
+def test_buffer_pool_bounds_idle_memory():
+    pool = C._BufferPool(max_buffers=2, min_bytes=16, max_bytes=1000)
+    a, b, c = (pool.take((100,), np.float32) for _ in range(3))  # 400 bytes each
+    pool.give(a, b, c)
+    assert len(pool._free) == 2 and sum(x.nbytes for x in pool._free) <= 1000
+    again = pool.take((10, 10), np.float32)  # a recycled buffer of the same size, reshaped
+    assert again.shape == (10, 10) and len(pool._free) == 1
+    pool.give(again, again)  # giving twice keeps one copy
+    assert len(pool._free) == 2
+    small = pool.take((2,), np.float32)  # below min_bytes: never pooled
+    pool.give(small)
+    assert len(pool._free) == 2

@@ -150,9 +150,10 @@ class _BufferPool:
     that is never given back is simply garbage-collected). Only exact byte sizes are reused.
     """
 
-    def __init__(self, max_buffers: int = 16, min_bytes: int = 1 << 18) -> None:
+    def __init__(self, max_buffers: int = 16, min_bytes: int = 1 << 18, max_bytes: int = 512 << 20) -> None:
         self.max_buffers = max_buffers
         self.min_bytes = min_bytes
+        self.max_bytes = max_bytes  # never hold more than this much idle memory
         self._free: list[np.ndarray] = []
         self._lock = threading.Lock()
 
@@ -181,6 +182,8 @@ class _BufferPool:
                         if all(b.ctypes.data != address for b in self._free):
                             self._free.append(base.reshape(-1).view(np.uint8))
             del self._free[: max(0, len(self._free) - self.max_buffers)]
+            while self._free and sum(b.nbytes for b in self._free) > self.max_bytes:
+                del self._free[0]  # the oldest goes first
 
 
 buffers = _BufferPool()
