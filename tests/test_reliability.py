@@ -141,9 +141,6 @@ def test_conv_window_that_fits_exactly_and_a_stride_bigger_than_the_input_are_va
     assert MaxPool2d(2, stride=10)(Z(1, 1, 4, 4)).shape == (1, 1, 1, 1)
 
 
-@pytest.mark.xfail(strict=True, reason="conv2d / max_pool2d / avg_pool2d accept an empty batch and return an empty "
-                   "output (Linear and cross_entropy raise ShapeError); dlcore/functional/conv.py and pool.py "
-                   "belong to the CNN work: reported to the lead. Remove this marker once they raise.")
 @pytest.mark.parametrize("layer", [Conv2d(3, 8, 3), MaxPool2d(2), AvgPool2d(2)], ids=["conv", "maxpool", "avgpool"])
 def test_empty_batch_to_conv_and_pool_is_a_shape_error(layer):
     with pytest.raises(ShapeError, match="empty batch"):
