@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import dlcore
 import dlcore.functional.conv as C
 from dlcore.backend import to_numpy
+from dlcore.cpu import _BufferPool
 from dlcore.errors import DTypeError, ShapeError
 from dlcore.functional.conv import conv2d, conv_output_size, same_padding
 from dlcore.nn.conv import Conv2d
@@ -384,7 +385,7 @@ def test_functional_ops_accept_raw_arrays():
 
 
 def test_buffer_pool_bounds_idle_memory():
-    pool = C._BufferPool(max_buffers=2, min_bytes=16, max_bytes=1000)
+    pool = _BufferPool(max_buffers=2, min_bytes=16, max_bytes=1000)
     a, b, c = (pool.take((100,), np.float32) for _ in range(3))  # 400 bytes each
     pool.give(a, b, c)
     assert len(pool._free) == 2 and sum(x.nbytes for x in pool._free) <= 1000

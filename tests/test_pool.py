@@ -212,9 +212,9 @@ def test_pool_errors():
 
 def test_pools_split_over_threads_match_naive(monkeypatch):
     """The CPU path splits the batch over threads for big inputs; force that on a small one."""
-    import dlcore.functional.conv as conv_module
+    import dlcore.cpu
 
-    monkeypatch.setattr(conv_module, "MIN_WORK_PER_THREAD", 1)
+    monkeypatch.setattr(dlcore.cpu, "MIN_WORK_PER_THREAD", 1)
     monkeypatch.setenv("DLCORE_NUM_THREADS", "3")
     rng = np.random.default_rng(3)
     x = np.round(rng.standard_normal((5, 2, 7, 9)) * 2)

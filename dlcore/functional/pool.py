@@ -28,17 +28,8 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module, is_gpu_array
-from .conv import (
-    _as_tensor,
-    _check_nchw,
-    _check_window,
-    _pad,
-    _pair,
-    _unpad,
-    buffers,
-    conv_output_size,
-    parallel_chunks,
-)
+from ..cpu import buffers, parallel_chunks
+from .conv import _as_tensor, _check_nchw, _check_window, _pad, _pair, _unpad, conv_output_size
 
 __all__ = ["max_pool2d", "avg_pool2d", "MaxPool2d", "AvgPool2d"]
 
