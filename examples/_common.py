@@ -21,6 +21,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     import dlcore  # noqa: F401
 
 from dlcore.backend import Device, device, manual_seed  # noqa: E402
+from dlcore.preprocessing import StandardScaler, train_test_split  # noqa: E402
 
 
 def parser(description: str, epochs: int | None, lr: float | None = None, batch_size: int | None = None) -> argparse.ArgumentParser:
@@ -75,3 +76,10 @@ def binary_targets(labels):
 def quiet_epochs() -> None:
     """For examples with thousands of tiny epochs: no per-epoch log lines."""
     logging.getLogger("dlcore.train").setLevel(logging.WARNING)
+
+
+def split_and_standardize(X, y, test_size: float, seed: int | None):
+    """Stratified train/test split, then z-score both with statistics from the training split only."""
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_size, stratify=y, seed=seed)
+    scaler = StandardScaler().fit(X_train)
+    return scaler.transform(X_train), scaler.transform(X_test), y_train, y_test

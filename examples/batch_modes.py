@@ -15,7 +15,6 @@ import dlcore.functional as F
 import dlcore.nn as nn
 from dlcore.datasets import playground
 from dlcore.plot import plot_loss_curves
-from dlcore.preprocessing import StandardScaler, train_test_split
 from dlcore.train import evaluate, fit
 
 
@@ -27,9 +26,7 @@ def main() -> None:
     _common.quiet_epochs()
 
     X, y = playground(args.dataset, n=300, noise=0.1, seed=args.seed)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.5, stratify=y, seed=args.seed)
-    scaler = StandardScaler().fit(X_train)
-    X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+    X_train, X_test, y_train, y_test = _common.split_and_standardize(X, y, test_size=0.5, seed=args.seed)
     y_train, y_test = _common.binary_targets(y_train), _common.binary_targets(y_test)
     n = len(X_train)
 

@@ -12,7 +12,6 @@ import dlcore
 import dlcore.functional as F
 import dlcore.nn as nn
 from dlcore.datasets import breast_cancer
-from dlcore.preprocessing import StandardScaler, train_test_split
 from dlcore.train import evaluate, fit
 
 
@@ -23,9 +22,7 @@ def main() -> None:
     dev = _common.setup(args)
 
     X, y = breast_cancer()
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, stratify=y, seed=args.seed)
-    scaler = StandardScaler().fit(X_train)
-    X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+    X_train, X_test, y_train, y_test = _common.split_and_standardize(X, y, test_size=0.25, seed=args.seed)
     y_train, y_test = _common.binary_targets(y_train), _common.binary_targets(y_test)
 
     model = nn.MLP([30, args.hidden, 1], activation="relu", out_activation="sigmoid").to(dev)

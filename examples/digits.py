@@ -10,7 +10,6 @@ import dlcore.functional as F
 import dlcore.nn as nn
 from dlcore.datasets import digits
 from dlcore.metrics import confusion_matrix
-from dlcore.preprocessing import StandardScaler, train_test_split
 from dlcore.train import evaluate, fit, predict
 
 
@@ -21,9 +20,7 @@ def main() -> None:
     dev = _common.setup(args)
 
     X, y = digits()
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, stratify=y, seed=args.seed)
-    scaler = StandardScaler().fit(X_train)  # per-pixel z-score, statistics from the training split
-    X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+    X_train, X_test, y_train, y_test = _common.split_and_standardize(X, y, test_size=0.25, seed=args.seed)
 
     model = nn.MLP([64, args.hidden, 10], activation="relu").to(dev)  # logits out
     optimizer = dlcore.optim.Adam(model.parameters(), lr=args.lr)
