@@ -68,7 +68,7 @@ class Tensor:
         return self.data.ndim
 
     @property
-    def xp(self):
+    def xp(self) -> Any:
         """The array module of this tensor: numpy or cupy."""
         return get_array_module(self.data)
 

@@ -12,6 +12,8 @@ Each is one Function. On the CPU it is NumPy; on a GPU it calls the kernels in
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..autograd import Function
@@ -123,7 +125,7 @@ class LogSoftmax(Function):
         return (g - get_array_module(g).exp(self.y) * g.sum(axis=self.axis, keepdims=True),)
 
 
-def log_softmax_array(x, axis: int = -1):
+def log_softmax_array(x: Any, axis: int = -1) -> Any:
     """log(softmax(x)) on a raw array, stable: x - max - log(sum(exp(x - max)))."""
     xp = get_array_module(x)
     shifted = x - x.max(axis=axis, keepdims=True)

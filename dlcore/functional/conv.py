@@ -298,7 +298,8 @@ class Conv2d(Function):
 
 
 # --------------------------------------------------------------------------- public function
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, layer: str | None = None):
+def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple = 1,
+           padding: int | tuple | str = 0, dilation: int | tuple = 1, layer: str | None = None) -> Tensor:
     """2-D cross-correlation of an NCHW batch with ``(F, C, KH, KW)`` filters, as in PyTorch.
 
     ``y[n, f, i, j] = b[f] + sum_{c,u,v} w[f, c, u, v] * x[n, c, s*i + d*u - p, s*j + d*v - p]``

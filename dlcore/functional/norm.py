@@ -24,6 +24,8 @@ with ``xp`` (NumPy or CuPy), so it runs unchanged on the GPU.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..autograd import Function
 from ..backend import get_array_module
 from ..errors import DTypeError, ShapeError, shape_str
@@ -89,8 +91,9 @@ class BatchNorm(Function):
         return dx, None, None, dw, db
 
 
-def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5,
-               layer: str | None = None):
+def batch_norm(x: Tensor, running_mean: Any, running_var: Any, weight: Tensor | None = None,
+               bias: Tensor | None = None, training: bool = False, momentum: float = 0.1, eps: float = 1e-5,
+               layer: str | None = None) -> Tensor:
     """Normalise each channel of (N, C) or (N, C, H, W) input; see the module docstring.
 
     ``running_mean``/``running_var`` (shape (C,)) are updated in place when ``training``; they

@@ -29,6 +29,7 @@ import numpy as np
 from ..autograd import Function
 from ..backend import get_array_module, is_gpu_array
 from ..cpu import buffers, parallel_chunks
+from ..tensor import Tensor
 from .conv import _as_tensor, _check_nchw, _check_window, _pad, _pair, _unpad, conv_output_size
 
 __all__ = ["max_pool2d", "avg_pool2d", "MaxPool2d", "AvgPool2d"]
@@ -257,7 +258,8 @@ def _pool_args(op: str, x: Any, kernel_size: Any, stride: Any, padding: Any) -> 
     return dict(kernel_size=kernel, stride=stride, padding=pad)
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, layer: str | None = None):
+def max_pool2d(x: Tensor, kernel_size: int | tuple, stride: int | tuple | None = None, padding: int | tuple = 0,
+               layer: str | None = None) -> Tensor:
     """Max pooling over (N, C, H, W): ``y[n, c, i, j] = max`` of the window at ``(s*i - p, s*j - p)``.
 
     ``stride`` defaults to ``kernel_size``; ``padding`` pads with -inf (at most half the kernel).
@@ -269,7 +271,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, layer: str | None = None)
     return MaxPool2d.apply(x, **_pool_args(layer or "max_pool2d", x, kernel_size, stride, padding))
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0, layer: str | None = None):
+def avg_pool2d(x: Tensor, kernel_size: int | tuple, stride: int | tuple | None = None, padding: int | tuple = 0,
+               layer: str | None = None) -> Tensor:
     """Average pooling over (N, C, H, W); zero padding counts in the divisor (count_include_pad=True)."""
     x = _as_tensor(x)
     return AvgPool2d.apply(x, **_pool_args(layer or "avg_pool2d", x, kernel_size, stride, padding))
