@@ -120,10 +120,14 @@ def test_alternation_order():
     calls = []
     ours = timing.Side(lambda: calls.append("a"))
     theirs = timing.Side(lambda: calls.append("b"))
-    a, b = timing.compare(ours, theirs, reps=3, warmup=1)
-    assert calls == ["a", "b"] + ["a", "b"] + ["a", "b"] * 3
-    assert len(a.times_s) == len(b.times_s) == 3
+    a, b = timing.compare(ours, theirs, reps=5, warmup=1, block=2)
+    # first calls, warm-up, then blocks (one untimed call + up to 2 timed), order flipping every round
+    assert "".join(calls) == "ab" + "ab" + "aaa" + "bbb" + "bbb" + "aaa" + "aa" + "bb"
+    assert len(a.times_s) == len(b.times_s) == 5
     assert timing.paired_ratio(a, b)["median"] > 0
+    calls.clear()
+    a, b = timing.compare(ours, None, reps=3, warmup=0, block=2)
+    assert "".join(calls) == "aaaa" and b is None and len(a.times_s) == 3
 
 
 def test_fmt_time():

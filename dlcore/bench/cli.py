@@ -33,6 +33,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--workloads", default=None, help="comma-separated subset of " + ",".join(ALL_WORKLOADS) + ",E2E")
     p.add_argument("--reps", type=int, default=None, help="timed reps per side (default: 15 CPU, 50 GPU, 3 quick)")
     p.add_argument("--warmup", type=int, default=None, help="untimed calls per side after the first (default 3/5/1)")
+    p.add_argument("--block", type=int, default=5, metavar="N",
+                   help="timed calls of one side before switching to the other (default 5)")
+    p.add_argument("--settle", type=float, default=None, metavar="S",
+                   help="pause in seconds before each block, so the other side's CPU worker threads stop "
+                        "spinning (default 0.25 on the CPU, 0.02 with --quick, 0 on a GPU)")
     p.add_argument("--e2e-batches", type=int, default=None, metavar="N",
                    help="time N batches and extrapolate to an epoch (default: the whole epoch; 2 with --quick)")
     p.add_argument("--e2e-reps", type=int, default=1, metavar="N", help="epochs timed per side (default 1)")
@@ -94,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail("nothing to run: give at least one workload and one device")
     if args.reps is not None and args.reps < 1:
         return _fail("--reps must be at least 1")
+    if args.block < 1 or (args.settle is not None and args.settle < 0):
+        return _fail("--block must be at least 1 and --settle at least 0")
 
     torch, note = None, ""
     if args.reference in (None, "torch"):
@@ -121,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = Config(devices=devices, workloads=workloads, torch=torch, reference_note=note, quick=args.quick,
                  reps=args.reps, warmup=args.warmup, data=args.data, e2e_batches=args.e2e_batches,
-                 e2e_reps=args.e2e_reps, seed=args.seed, threads=threads, threads_source=source, argv=argv)
+                 e2e_reps=args.e2e_reps, block=args.block, settle_s=args.settle, seed=args.seed, threads=threads, threads_source=source, argv=argv)
     try:
         doc = run(cfg, progress=lambda s: print(s, file=sys.stderr, flush=True))
     finally:

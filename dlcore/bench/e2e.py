@@ -89,7 +89,8 @@ class _Trainer:
         return time.perf_counter() - t0
 
 
-def run_e2e(ctx: Context, name: str, X: np.ndarray, y: np.ndarray, batches: int | None, reps: int = 1) -> dict:
+def run_e2e(ctx: Context, name: str, X: np.ndarray, y: np.ndarray, batches: int | None, reps: int = 1,
+            settle_s: float = 0.0) -> dict:
     """Time one epoch (or ``batches`` batches, extrapolated) of dlcore and, if given, torch, in turn."""
     batch = E2E_MODELS[name]
     if name == "E2E-MLP":
@@ -101,14 +102,19 @@ def run_e2e(ctx: Context, name: str, X: np.ndarray, y: np.ndarray, batches: int 
     rng = np.random.default_rng(ctx.seed)
     # Warm-up (first calls, compiles) on a few batches, timed as the first-call cost.
     warm = rng.permutation(len(X))
+    # A pause before each side lets the other side's spinning thread-pool workers go to sleep.
+    time.sleep(settle_s)
     first = {"dlcore": ours.run(X, y, warm, batch, WARMUP_BATCHES)}
     if theirs is not None:
+        time.sleep(settle_s)
         first["reference"] = theirs.run(X, y, warm, batch, WARMUP_BATCHES)
     times: dict[str, list[float]] = {"dlcore": [], "reference": []}
     for _ in range(max(1, reps)):
         order = rng.permutation(len(X))
+        time.sleep(settle_s)
         times["dlcore"].append(ours.run(X, y, order, batch, n) * per_epoch / n)
         if theirs is not None:
+            time.sleep(settle_s)
             times["reference"].append(theirs.run(X, y, order, batch, n) * per_epoch / n)
     return {"batch": batch, "batches_per_epoch": per_epoch, "batches_timed": n, "extrapolated": n < per_epoch,
             "samples": len(X), "first_calls_s": first, "epoch_times_s": times}

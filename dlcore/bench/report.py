@@ -63,6 +63,9 @@ def format_table(doc: dict) -> str:
         + (f", torch {s['torch_num_threads']} (set to match)" if "torch_num_threads" in s else ""),
         f"reference: {ref}" + (f" {doc['versions']['torch']}, TF32 off (TF32 rows separate)" if ref == "torch" else "")
         + (f" -- {s['reference_note']}" if s.get("reference_note") else ""),
+        "method: first call timed apart, warm-up, then dlcore and reference alternate in blocks of "
+        f"{s.get('block', 1)} timed calls (" + ", ".join(f"{d}: {v['reps']} reps, {v['settle_s']:g} s pause before each block"
+                                            for d, v in s.get("per_device", {}).items()) + ")",
         "ratio = dlcore median / reference median (below 1: dlcore is faster); IQR = 25th-75th percentile",
         "",
     ]

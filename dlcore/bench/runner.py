@@ -34,6 +34,8 @@ class Config:
     data: str | None = None
     e2e_batches: int | None = None
     e2e_reps: int = 1
+    block: int = 5
+    settle_s: float | None = None
     seed: int = 0
     threads: int = 1
     threads_source: str = ""
@@ -45,6 +47,13 @@ def default_reps(dev: Any, quick: bool) -> tuple[int, int]:
     if quick:
         return 3, 1
     return (15, 3) if dev.type == "cpu" else (50, 5)
+
+
+def default_settle(dev: Any, quick: bool) -> float:
+    """Pause before each block: lets the other side's spinning CPU thread-pool workers go to sleep."""
+    if dev.type != "cpu":
+        return 0.0
+    return 0.02 if quick else 0.25
 
 
 # --------------------------------------------------------------------------- machine and versions
@@ -140,10 +149,11 @@ def _row(workload: str, dev: Any, **fields: Any) -> dict:
     return {"workload": workload, "variant": "main", "device": str(dev), "status": "ok", **fields}
 
 
-def run_workload(name: str, ctx: Context, reps: int, warmup: int, copy_bw: dict | None) -> list[dict]:
+def run_workload(name: str, ctx: Context, reps: int, warmup: int, copy_bw: dict | None,
+                 block: int = 1, settle_s: float = 0.0) -> list[dict]:
     """Rows for one W-workload on one device (two on a GPU with torch: FP32 and torch-TF32)."""
     case = BUILDERS[name](ctx)
-    a, b = compare(case.ours, case.theirs, reps, warmup)
+    a, b = compare(case.ours, case.theirs, reps, warmup, block, settle_s)
     check = case.check(a.first_result, b.first_result) if (b is not None and case.check) else None
     for s in (a, b):  # free the outputs
         if s is not None:
@@ -162,16 +172,16 @@ def run_workload(name: str, ctx: Context, reps: int, warmup: int, copy_bw: dict 
     if ctx.dev.type == "cuda" and ctx.torch is not None and name in TF32_WORKLOADS:
         ref.set_tf32(ctx.torch, True)
         try:
-            a2, b2 = compare(case.ours, case.theirs, reps, warmup)
+            a2, b2 = compare(case.ours, case.theirs, reps, warmup, block, settle_s)
         finally:
             ref.set_tf32(ctx.torch, False)
         rows.append(row(a2, b2, "torch-tf32"))
     return rows
 
 
-def run_e2e_row(name: str, ctx: Context, data: tuple, batches: int | None, reps: int) -> dict:
+def run_e2e_row(name: str, ctx: Context, data: tuple, batches: int | None, reps: int, settle_s: float = 0.0) -> dict:
     X, y, label = data
-    out = run_e2e(ctx, name, X, y, batches, reps)
+    out = run_e2e(ctx, name, X, y, batches, reps, settle_s)
     ta, tb = out["epoch_times_s"]["dlcore"], out["epoch_times_s"]["reference"]
     sa = summarize(ta) | {"first_call_s": out["first_calls_s"]["dlcore"], "times_s": ta}
     sb = (summarize(tb) | {"first_call_s": out["first_calls_s"]["reference"], "times_s": tb}) if tb else None
@@ -200,12 +210,13 @@ def run(cfg: Config, progress: Callable[[str], None] = lambda s: None) -> dict:
         "versions": versions(cfg.torch),
         "settings": {
             "devices": [str(d) for d in cfg.devices], "workloads": list(cfg.workloads), "quick": cfg.quick,
-            "reps": cfg.reps, "warmup": cfg.warmup, "seed": cfg.seed,
+            "reps": cfg.reps, "warmup": cfg.warmup, "block": cfg.block, "settle_s": cfg.settle_s, "seed": cfg.seed,
             "reference": "torch" if cfg.torch is not None else "none", "reference_note": cfg.reference_note,
             "numpy_blas_threads": cfg.threads, "numpy_blas_threads_source": cfg.threads_source,
             "e2e_batches": cfg.e2e_batches, "e2e_reps": cfg.e2e_reps,
-            "method": "first call timed apart; warm-up; dlcore and reference alternate call by call; "
-                      "each call bracketed by a device synchronize; median and IQR",
+            "method": "first call timed apart; warm-up; dlcore and reference alternate in blocks of `block` "
+                      "calls (order flipped every round), each block after a `settle_s` pause and one untimed "
+                      "call; each call bracketed by a device synchronize; median and IQR",
         },
         "copy_bandwidth": {},
         "results": [],
@@ -224,7 +235,9 @@ def run(cfg: Config, progress: Callable[[str], None] = lambda s: None) -> dict:
         reps, warmup = default_reps(dev, cfg.quick)
         reps = cfg.reps if cfg.reps is not None else reps
         warmup = cfg.warmup if cfg.warmup is not None else warmup
-        doc["settings"].setdefault("per_device", {})[str(dev)] = {"reps": reps, "warmup": warmup,
+        settle = cfg.settle_s if cfg.settle_s is not None else default_settle(dev, cfg.quick)
+        doc["settings"].setdefault("per_device", {})[str(dev)] = {"reps": reps, "warmup": warmup, "block": cfg.block,
+                                                                  "settle_s": settle,
                                                                   "reference_unavailable": note or None}
         needs_bw = any(w in ("W3", "W4", "W5") for w in cfg.workloads)
         bw = None
@@ -240,9 +253,9 @@ def run(cfg: Config, progress: Callable[[str], None] = lambda s: None) -> dict:
                     if data is None:
                         data = load_data(cfg.data, cfg.quick)
                     batches = cfg.e2e_batches if cfg.e2e_batches else (2 if cfg.quick else None)
-                    rows = [run_e2e_row(name, ctx, data, batches, cfg.e2e_reps)]
+                    rows = [run_e2e_row(name, ctx, data, batches, cfg.e2e_reps, settle)]
                 else:
-                    rows = run_workload(name, ctx, reps, warmup, bw)
+                    rows = run_workload(name, ctx, reps, warmup, bw, cfg.block, settle)
             except Unavailable as exc:
                 rows = [_row(name, dev, status="skipped", reason=str(exc))]
             except Exception as exc:  # report the failure, keep benchmarking the rest

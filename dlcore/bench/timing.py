@@ -6,10 +6,18 @@ Method (one workload on one device):
    the one-off costs (NVRTC kernel compiles, cuBLAS/cuDNN handles, page faults on fresh
    buffers), which a steady-state figure should not.
 2. ``warmup`` more calls of each side, untimed.
-3. ``reps`` timed calls, *alternating*: ours, theirs, ours, theirs, ... in the same process.
-   Load from other processes then hits both sides alike, so their ratio survives noise even
-   when the absolute times do not.
-4. Each timed call is bracketed by a device synchronisation (a no-op on the CPU), so on a GPU
+3. ``reps`` timed calls per side, *alternating in short blocks* in the same process:
+   ``block`` calls of one side, then ``block`` of the other, the order flipping every round
+   (ours, theirs, theirs, ours, ...). Load from other processes then hits both sides alike, so
+   their ratio survives noise even when the absolute times do not.
+4. Why blocks and not call-by-call: on the CPU both sides own thread pools (NumPy's OpenBLAS,
+   torch's OpenMP) whose workers keep spinning for a while after a call. Switching sides on
+   every call makes each side run while the other's idle workers still burn the cores; on a
+   2-core machine that inflated torch's W3 time by about 2x and flattered dlcore. So before
+   each block the benchmark pauses ``settle_s`` (long enough for spinning workers to go to
+   sleep; 0.25 s on the CPU, 0 on a GPU) and makes one untimed call, and then times ``block``
+   calls in a row, as a training loop would run them.
+5. Each timed call is bracketed by a device synchronisation (a no-op on the CPU), so on a GPU
    the host clock reads the time the kernels took, not the time it took to queue them.
 
 The summary is the median and the interquartile range (q1, q3), plus min and max.
@@ -77,26 +85,39 @@ def _first(side: Side) -> Samples:
     return Samples(elapsed, first_result=result)
 
 
-def compare(ours: Side, theirs: Side | None, reps: int, warmup: int) -> tuple[Samples, Samples | None]:
+def compare(ours: Side, theirs: Side | None, reps: int, warmup: int, block: int = 1,
+            settle_s: float = 0.0) -> tuple[Samples, Samples | None]:
     """Time ``ours`` and ``theirs`` (None: no reference) with the method described above."""
-    a = _first(ours)
-    b = _first(theirs) if theirs is not None else None
-    for _ in range(warmup):
-        ours.run()
-        if theirs is not None:
-            theirs.run()
-    ours.sync()
-    if theirs is not None:
-        theirs.sync()
-    for _ in range(reps):
-        a.times_s.append(time_once(ours))
-        if theirs is not None:
-            b.times_s.append(time_once(theirs))
-    return a, b
+    sides = [ours] if theirs is None else [ours, theirs]
+    firsts = []
+    for side in sides:
+        time.sleep(settle_s)
+        firsts.append(_first(side))
+    for side in sides:
+        time.sleep(settle_s)
+        for _ in range(warmup):
+            side.run()
+        side.sync()
+    block = max(1, int(block))
+    done, round_no = 0, 0
+    while done < reps:
+        n = min(block, reps - done)
+        order = list(zip(sides, firsts))
+        if round_no % 2:
+            order.reverse()
+        for side, samples in order:
+            if len(sides) > 1:
+                time.sleep(settle_s)
+                side.run()            # one untimed call after the switch
+                side.sync()
+            samples.times_s.extend(time_once(side) for _ in range(n))
+        done += n
+        round_no += 1
+    return firsts[0], (firsts[1] if theirs is not None else None)
 
 
 def paired_ratio(a: Samples, b: Samples | None) -> dict | None:
-    """Median and quartiles of the per-pair ratios ours[i] / theirs[i] (pairs ran back to back)."""
+    """Median and quartiles of the per-pair ratios ours[i] / theirs[i] (pairs ran in the same round)."""
     if b is None or not a.times_s or not b.times_s:
         return None
     r = np.asarray(a.times_s) / np.asarray(b.times_s)
