@@ -168,6 +168,16 @@ def plot(doc: dict, path: str) -> bool:
                     ha="center", va="bottom", fontsize=8)
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_yscale("log")
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    lo = min(r["ratio"] for r in rows + [{"ratio": 1.0}])
+    hi = max(r["ratio"] for r in rows + [{"ratio": 1.0}])
+    ax.set_ylim(lo / 1.3, hi * 1.3)
+    ticks = [t for t in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20, 50, 100)
+             if lo / 1.3 <= t <= hi * 1.3]
+    ax.set_yticks(ticks)
     ax.set_xticks(range(len(rows)), labels, fontsize=8)
     ax.set_ylabel(f"dlcore / {doc['settings']['reference']} time")
     ax.set_title(f"dlcore vs {doc['settings']['reference']} ({doc['date'][:10]}; below 1 = dlcore faster)", fontsize=9)
