@@ -43,9 +43,21 @@ def set_default_dtype(dtype: Any) -> None:
 
 
 # --------------------------------------------------------------------------- CUDA availability
+def installed_cupy_builds() -> list[str]:
+    """The CuPy wheels installed (e.g. ``["cupy-cuda12x"]``); two of them break each other."""
+    from importlib import metadata
+
+    names = {(d.metadata["Name"] or "").lower() for d in metadata.distributions()}
+    return sorted(n for n in names if n.startswith("cupy-cuda") or n == "cupy")
+
+
 @functools.lru_cache(maxsize=None)
 def cuda_status() -> tuple[bool, str]:
     """``(usable, reason)``: reason says why CUDA is not usable ('' when it is)."""
+    builds = installed_cupy_builds()
+    if len(builds) > 1:
+        return False, (f"several CuPy builds are installed ({', '.join(builds)}): the dlcore extras cuda12 and "
+                       "cuda13 must not be installed together; uninstall all but one")
     try:
         import cupy
     except ImportError:

@@ -89,3 +89,14 @@ def test_info_command_prints_versions_and_devices():
     assert out.returncode == 0, out.stderr
     for word in ("dlcore", "numpy", "device", "kernel"):
         assert word in out.stdout
+
+
+def test_two_cupy_builds_make_cuda_unusable_with_a_reason(monkeypatch):
+    monkeypatch.setattr(backend, "installed_cupy_builds", lambda: ["cupy-cuda12x", "cupy-cuda13x"])
+    backend.cuda_status.cache_clear()
+    try:
+        ok, reason = backend.cuda_status()
+        assert not ok and "cuda12 and cuda13 must not be installed together" in reason
+    finally:
+        monkeypatch.undo()
+        backend.cuda_status.cache_clear()
