@@ -42,7 +42,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="time N batches and extrapolate to an epoch (default: the whole epoch; 2 with --quick)")
     p.add_argument("--e2e-reps", type=int, default=1, metavar="N", help="epochs timed per side (default 1)")
     p.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="CPU threads for NumPy's BLAS and torch alike (default: what NumPy's BLAS already uses)")
+                   help="CPU threads for NumPy's BLAS, dlcore's pooling threads and torch alike "
+                        "(default: what NumPy's BLAS already uses)")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
 
@@ -120,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             limiter = ref.limit_blas_threads(args.threads)
         except RuntimeError as exc:
             return _fail(str(exc))
+        os.environ["DLCORE_NUM_THREADS"] = str(args.threads)  # dlcore's own pool threads (dlcore/cpu.py)
     threads, source = ref.blas_threads()
     if limiter is not None:
         source = f"--threads {args.threads}, {source}"
