@@ -25,7 +25,7 @@ $(VENV)/.stamp-bench: $(VENV)/.stamp-base
 install: $(VENV)/.stamp-cuda
 
 test: $(VENV)/.stamp-cuda
-	DLCORE_REQUIRE_NVRTC=1 $(PY) -m pytest -q -p no:cacheprovider
+	DLCORE_REQUIRE_NVRTC=1 $(PY) -m pytest -q -p no:cacheprovider --doctest-modules tests dlcore
 
 demo: $(VENV)/.stamp-base
 	$(PY) examples/demo.py

@@ -16,10 +16,10 @@ with ``xp`` (NumPy or CuPy), so it runs unchanged on the GPU.
     >>> rm, rv = np.zeros(2, np.float32), np.ones(2, np.float32)
     >>> batch_norm(x, rm, rv, None, None, training=True).numpy().round(3).tolist()
     [[-1.0, -1.0], [1.0, 1.0]]
-    >>> print(rm)                                # 0.9 * 0 + 0.1 * batch mean
-    [0.2 0.4]
-    >>> print(rv)                                # 0.9 * 1 + 0.1 * unbiased batch variance
-    [1.1 1.7]
+    >>> rm.astype(float).round(3).tolist()                   # 0.9 * 0 + 0.1 * batch mean
+    [0.2, 0.4]
+    >>> rv.astype(float).round(3).tolist()                   # 0.9 * 1 + 0.1 * unbiased batch variance
+    [1.1, 1.7]
 """
 
 from __future__ import annotations
