@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from . import autograd
+from . import autograd, ops
 from .backend import (
     Device,
     cpu_rng,
@@ -137,9 +137,9 @@ class Tensor:
         """A copy on another device and/or with another dtype; gradients flow through it."""
         out = self
         if dev is not None and parse_device(dev) != self.device:
-            out = _ops().ToDevice.apply(out, device=parse_device(dev))
+            out = ops.ToDevice.apply(out, device=parse_device(dev))
         if dtype is not None and np.dtype(dtype) != out.dtype:
-            out = _ops().Cast.apply(out, dtype=np.dtype(dtype))
+            out = ops.Cast.apply(out, dtype=np.dtype(dtype))
         return out
 
     def cpu(self) -> "Tensor":
@@ -166,52 +166,52 @@ class Tensor:
         return Tensor(self.xp.asarray(other))
 
     def __add__(self, other: Any) -> "Tensor":
-        return _ops().Add.apply(self, self._wrap(other))
+        return ops.Add.apply(self, self._wrap(other))
 
     def __radd__(self, other: Any) -> "Tensor":
-        return _ops().Add.apply(self._wrap(other), self)
+        return ops.Add.apply(self._wrap(other), self)
 
     def __sub__(self, other: Any) -> "Tensor":
-        return _ops().Sub.apply(self, self._wrap(other))
+        return ops.Sub.apply(self, self._wrap(other))
 
     def __rsub__(self, other: Any) -> "Tensor":
-        return _ops().Sub.apply(self._wrap(other), self)
+        return ops.Sub.apply(self._wrap(other), self)
 
     def __mul__(self, other: Any) -> "Tensor":
-        return _ops().Mul.apply(self, self._wrap(other))
+        return ops.Mul.apply(self, self._wrap(other))
 
     def __rmul__(self, other: Any) -> "Tensor":
-        return _ops().Mul.apply(self._wrap(other), self)
+        return ops.Mul.apply(self._wrap(other), self)
 
     def __truediv__(self, other: Any) -> "Tensor":
-        return _ops().Div.apply(self, self._wrap(other))
+        return ops.Div.apply(self, self._wrap(other))
 
     def __rtruediv__(self, other: Any) -> "Tensor":
-        return _ops().Div.apply(self._wrap(other), self)
+        return ops.Div.apply(self._wrap(other), self)
 
     def __neg__(self) -> "Tensor":
-        return _ops().Neg.apply(self)
+        return ops.Neg.apply(self)
 
     def __pow__(self, exponent: Any) -> "Tensor":
         if isinstance(exponent, Number):
-            return _ops().Pow.apply(self, exponent=exponent)
+            return ops.Pow.apply(self, exponent=exponent)
         return (self._wrap(exponent) * self.log()).exp()
 
     def __rpow__(self, base: Any) -> "Tensor":
         return (self * float(np.log(base))).exp()
 
     def __matmul__(self, other: Any) -> "Tensor":
-        return _ops().MatMul.apply(self, self._wrap(other))
+        return ops.MatMul.apply(self, self._wrap(other))
 
     def __rmatmul__(self, other: Any) -> "Tensor":
-        return _ops().MatMul.apply(self._wrap(other), self)
+        return ops.MatMul.apply(self._wrap(other), self)
 
     def __getitem__(self, index: Any) -> "Tensor":
         if isinstance(index, Tensor):
             index = index.data
         elif isinstance(index, tuple):
             index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
-        return _ops().GetItem.apply(self, index=index)
+        return ops.GetItem.apply(self, index=index)
 
     # comparisons give boolean tensors without gradients
     def _compare(self, other: Any, op: str) -> "Tensor":
@@ -240,19 +240,19 @@ class Tensor:
 
     # ------------------------------------------------------------------ reductions and shapes
     def sum(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
-        return _ops().Sum.apply(self, axis=axis, keepdims=keepdims)
+        return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
-        return _ops().Mean.apply(self, axis=axis, keepdims=keepdims)
+        return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
 
     def max(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
-        return _ops().Max.apply(self, axis=axis, keepdims=keepdims)
+        return ops.Max.apply(self, axis=axis, keepdims=keepdims)
 
     def argmax(self, axis: Any = None) -> "Tensor":
         return Tensor(self.data.argmax(axis=axis))
 
     def reshape(self, *shape: Any) -> "Tensor":
-        return _ops().Reshape.apply(self, shape=_shape_arg(shape))
+        return ops.Reshape.apply(self, shape=_shape_arg(shape))
 
     view = reshape
 
@@ -260,27 +260,27 @@ class Tensor:
         return self.reshape(*self.shape[:start_dim], -1)
 
     def transpose(self, *axes: Any) -> "Tensor":
-        return _ops().Transpose.apply(self, axes=_shape_arg(axes) or None)
+        return ops.Transpose.apply(self, axes=_shape_arg(axes) or None)
 
     permute = transpose
 
     def exp(self) -> "Tensor":
-        return _ops().Exp.apply(self)
+        return ops.Exp.apply(self)
 
     def log(self) -> "Tensor":
-        return _ops().Log.apply(self)
+        return ops.Log.apply(self)
 
     def sqrt(self) -> "Tensor":
         return self ** 0.5
 
     def abs(self) -> "Tensor":
-        return _ops().Abs.apply(self)
+        return ops.Abs.apply(self)
 
 
-def _ops():
-    from . import ops
 
-    return ops
+def as_tensor(data: Any) -> Tensor:
+    """``data`` itself if it is a Tensor, else a Tensor wrapping it (arrays without a copy)."""
+    return data if isinstance(data, Tensor) else Tensor(data)
 
 
 def tensor(data: Any, requires_grad: bool = False, device: "str | Device | None" = None, dtype: Any = None) -> Tensor:

@@ -33,10 +33,11 @@ def _gpu_softmax():
     return softmax
 
 
-def stable_sigmoid(x: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-x)) without overflow: exp only ever sees -|x|."""
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0, e) / (1.0 + e)
+def stable_sigmoid(x: Any) -> Any:
+    """1 / (1 + exp(-x)) without overflow, on a raw NumPy or CuPy array: exp only sees -|x|."""
+    xp = get_array_module(x)
+    e = xp.exp(-abs(x))
+    return xp.where(x >= 0, 1.0, e) / (1.0 + e)
 
 
 class Relu(Function):

@@ -36,17 +36,12 @@ from ..autograd import Function
 from ..backend import get_array_module, is_gpu_array
 from ..cpu import buffers
 from ..errors import DTypeError, ShapeError, shape_str
-from ..tensor import Tensor
+from ..tensor import Tensor, as_tensor
 
 __all__ = ["conv2d", "Conv2d", "conv_output_size", "same_padding"]
 
 
 # --------------------------------------------------------------------------- argument helpers
-def _as_tensor(a: Any) -> Tensor:
-    """Tensors pass through; raw arrays (NumPy or CuPy) and lists are wrapped (arrays without a copy)."""
-    return a if isinstance(a, Tensor) else Tensor(a)
-
-
 def _pair(value: Any, name: str, op: str, minimum: int) -> tuple[int, int]:
     """Turn an int or a pair into a pair of ints, checking each is >= ``minimum``."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
@@ -323,7 +318,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | 
         (N, F, OH, OW) with ``OH = floor((H + 2p - d(KH-1) - 1) / s) + 1``.
     """
     op = layer or "conv2d"
-    x, weight, bias = (None if t is None else _as_tensor(t) for t in (x, weight, bias))
+    x, weight, bias = (None if t is None else as_tensor(t) for t in (x, weight, bias))
     xd, wd = x.data, weight.data
     _check_nchw(op, xd)
     if wd.ndim != 4:

@@ -14,8 +14,8 @@ import numpy as np
 from ..autograd import Function
 from ..backend import get_array_module, is_gpu_array
 from ..errors import DTypeError, RangeError, ShapeError, shape_str
-from ..tensor import Tensor
-from .activation import log_softmax_array
+from ..tensor import Tensor, as_tensor
+from .activation import log_softmax_array, stable_sigmoid
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -28,10 +28,6 @@ def _reduce(per_item: Tensor, reduction: str, op: str) -> Tensor:
     if reduction == "none":
         return per_item
     raise ValueError(f"{op} expected reduction in {_REDUCTIONS}, got {reduction!r}")
-
-
-def _as_tensor(x) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 def _check_same_shape(op: str, input: Tensor, target: Tensor) -> None:
@@ -55,15 +51,9 @@ def _softplus(z):
     return xp.maximum(z, 0) + xp.log1p(xp.exp(-abs(z)))
 
 
-def _sigmoid(z):
-    xp = get_array_module(z)
-    e = xp.exp(-abs(z))
-    return xp.where(z >= 0, 1.0, e) / (1.0 + e)
-
-
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean squared error (L2): mean((input - target)^2)."""
-    input, target = _as_tensor(input), _as_tensor(target)
+    input, target = as_tensor(input), as_tensor(target)
     _check_same_shape("mse_loss", input, target)
     diff = input - target
     return _reduce(diff * diff, reduction, "mse_loss")
@@ -71,7 +61,7 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
 
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean absolute error (L1): mean(|input - target|)."""
-    input, target = _as_tensor(input), _as_tensor(target)
+    input, target = as_tensor(input), as_tensor(target)
     _check_same_shape("l1_loss", input, target)
     return _reduce((input - target).abs(), reduction, "l1_loss")
 
@@ -126,14 +116,14 @@ def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Ten
 
     ``input`` is (N, C) raw scores (logits); ``target`` is (N,) int64 in [0, C).
     """
-    input, target = _as_tensor(input), _as_tensor(target)
+    input, target = as_tensor(input), as_tensor(target)
     _check_class_targets("cross_entropy", input, target)
     return _reduce(CrossEntropy.apply(input, target), reduction, "cross_entropy")
 
 
 def nll_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood: -input[i, target[i]], for ``input`` = log-probabilities (N, C)."""
-    input, target = _as_tensor(input), _as_tensor(target)
+    input, target = as_tensor(input), as_tensor(target)
     _check_class_targets("nll_loss", input, target)
     rows = input.xp.arange(input.shape[0])
     return _reduce(-input[rows, target.data], reduction, "nll_loss")
@@ -158,7 +148,7 @@ class BinaryCrossEntropy(Function):
 
 def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Binary cross-entropy for probabilities ``input`` in [0, 1] and targets in {0, 1}."""
-    input, target = _as_tensor(input), _as_tensor(target)
+    input, target = as_tensor(input), as_tensor(target)
     _check_same_shape("binary_cross_entropy", input, target)
     _check_float("binary_cross_entropy", target, "target")
     lo, hi = float(input.data.min()), float(input.data.max())
@@ -178,12 +168,12 @@ class BinaryCrossEntropyWithLogits(Function):
         return _softplus(z) - y * z
 
     def backward(self, g):
-        return g * (_sigmoid(self.z) - self.y), None
+        return g * (stable_sigmoid(self.z) - self.y), None
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """sigmoid + binary cross-entropy in one stable step; ``input`` holds logits."""
-    input, target = _as_tensor(input), _as_tensor(target)
+    input, target = as_tensor(input), as_tensor(target)
     _check_same_shape("binary_cross_entropy_with_logits", input, target)
     _check_float("binary_cross_entropy_with_logits", target, "target")
     return _reduce(BinaryCrossEntropyWithLogits.apply(input, target), reduction, "binary_cross_entropy_with_logits")
@@ -197,12 +187,12 @@ class LogisticLoss(Function):
         return _softplus(self.margin)
 
     def backward(self, g):
-        return -g * self.y * _sigmoid(self.margin), None
+        return -g * self.y * stable_sigmoid(self.margin), None
 
 
 def logistic_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """The logistic loss log(1 + exp(-y f(x))) with ``target`` y in {-1, +1} (lecture 001)."""
-    input, target = _as_tensor(input), _as_tensor(target)
+    input, target = as_tensor(input), as_tensor(target)
     _check_same_shape("logistic_loss", input, target)
     values = np.unique(target.numpy())
     if not set(values.tolist()) <= {-1, 1}:

@@ -29,8 +29,8 @@ import numpy as np
 from ..autograd import Function
 from ..backend import get_array_module, is_gpu_array
 from ..cpu import buffers, parallel_chunks
-from ..tensor import Tensor
-from .conv import _as_tensor, _check_nchw, _check_window, _pad, _pair, _unpad, conv_output_size
+from ..tensor import Tensor, as_tensor
+from .conv import _check_nchw, _check_window, _pad, _pair, _unpad, conv_output_size
 
 __all__ = ["max_pool2d", "avg_pool2d", "MaxPool2d", "AvgPool2d"]
 
@@ -124,18 +124,26 @@ def _over_batch(work: Any, n: int, size: int, xp: Any) -> None:
 
 
 # --------------------------------------------------------------------------- Functions
-class MaxPool2d(Function):
+class _Pool2d(Function):
+    """What max and average pooling share: the window geometry, kept for backward in ``meta``."""
+
+    def _record(self, x_shape: tuple, kernel_size: tuple, stride: tuple, padding: tuple) -> tuple:
+        (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+        out_hw = conv_output_size(x_shape[2], kh, sh, ph), conv_output_size(x_shape[3], kw, sw, pw)
+        self.meta = (tuple(x_shape), (kh, kw), (sh, sw), (ph, pw), out_hw)
+        return self.meta[1:]
+
+
+class MaxPool2d(_Pool2d):
     """Max over KH x KW windows; backward routes the gradient to the (first) argmax."""
 
     def forward(self, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0)):
-        (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+        (kh, kw), (sh, sw), (ph, pw), (oh, ow) = self._record(x.shape, kernel_size, stride, padding)
         N, C, H, W = x.shape
-        oh, ow = conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)
-        self.meta = (x.shape, tuple(kernel_size), tuple(stride), tuple(padding), (oh, ow))
         if is_gpu_array(x):
             from ..cuda import pool as cuda_pool
 
-            y, self.argmax = cuda_pool.max_pool2d_forward(x, tuple(kernel_size), tuple(stride), tuple(padding))
+            y, self.argmax = cuda_pool.max_pool2d_forward(x, (kh, kw), (sh, sw), (ph, pw))
             return y
         xp = get_array_module(x)
         hp = H + 2 * ph
@@ -184,18 +192,16 @@ class MaxPool2d(Function):
         return (dx,)
 
 
-class AvgPool2d(Function):
+class AvgPool2d(_Pool2d):
     """Mean over KH x KW windows; padded zeros count in the divisor (count_include_pad=True)."""
 
     def forward(self, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0)):
-        (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+        (kh, kw), (sh, sw), (ph, pw), (oh, ow) = self._record(x.shape, kernel_size, stride, padding)
         N, C, H, W = x.shape
-        oh, ow = conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)
-        self.meta = (x.shape, tuple(kernel_size), tuple(stride), tuple(padding), (oh, ow))
         if is_gpu_array(x):
             from ..cuda import pool as cuda_pool
 
-            return cuda_pool.avg_pool2d_forward(x, tuple(kernel_size), tuple(stride), tuple(padding))
+            return cuda_pool.avg_pool2d_forward(x, (kh, kw), (sh, sw), (ph, pw))
         xp = get_array_module(x)
         hp = H + 2 * ph
         y = xp.empty((N, C, oh, ow), x.dtype)
@@ -267,12 +273,12 @@ def max_pool2d(x: Tensor, kernel_size: int | tuple, stride: int | tuple | None =
     NaN in a window the output is NaN but the gradient goes to the largest non-NaN value).
     ``layer`` names the caller in error messages.
     """
-    x = _as_tensor(x)
+    x = as_tensor(x)
     return MaxPool2d.apply(x, **_pool_args(layer or "max_pool2d", x, kernel_size, stride, padding))
 
 
 def avg_pool2d(x: Tensor, kernel_size: int | tuple, stride: int | tuple | None = None, padding: int | tuple = 0,
                layer: str | None = None) -> Tensor:
     """Average pooling over (N, C, H, W); zero padding counts in the divisor (count_include_pad=True)."""
-    x = _as_tensor(x)
+    x = as_tensor(x)
     return AvgPool2d.apply(x, **_pool_args(layer or "avg_pool2d", x, kernel_size, stride, padding))
