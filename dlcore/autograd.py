@@ -98,7 +98,7 @@ class Function:
 
         fn = cls()
         tensors = [t if t is None or isinstance(t, Tensor) else Tensor(t) for t in inputs]
-        arrays = [None if t is None else t.data for t in tensors]
+        arrays = [None if t is None else t.array for t in tensors]
         _check_same_device(cls.__name__, arrays)
         record = is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
         fn.needs_input_grad = tuple(t is not None and t.requires_grad for t in tensors)
@@ -128,11 +128,11 @@ def backward(root: "Tensor", grad: Any = None) -> None:
         raise RuntimeError("backward() called on a tensor that does not require grad")
     xp = root.xp
     if grad is None:
-        if root.data.size != 1:
+        if root.array.size != 1:
             raise RuntimeError(f"backward() without a gradient needs a scalar output, got shape {root.shape}")
-        grad = xp.ones_like(root.data)
+        grad = xp.ones_like(root.array)
     elif isinstance(grad, Tensor):
-        grad = grad.data
+        grad = grad.array
 
     order = _topological_order(root)
     grads: dict[int, Any] = {id(root): grad}

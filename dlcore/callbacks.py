@@ -112,7 +112,7 @@ class EarlyStopping(Callback):
         if self.tracker.improves(value):
             self.tracker.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best_weights:
-                self._best_weights = {k: v.data.copy() for k, v in run.model.state_dict().items()}
+                self._best_weights = {k: v.array.copy() for k, v in run.model.state_dict().items()}
             return
         self.wait += 1
         if self.wait >= self.patience:

@@ -33,7 +33,7 @@ def as_array(x: Any) -> Any:
     (float32), as in :func:`dlcore.tensor`.
     """
     if isinstance(x, Tensor):
-        return x.data
+        return x.array
     if isinstance(x, np.ndarray) or is_gpu_array(x):
         return x
     x = np.asarray(x)

@@ -222,7 +222,7 @@ def show_feature_maps(model: Any, image: Any, path: "str | os.PathLike", max_map
             for i, layer in enumerate(layers):
                 t = layer(t)
                 if _is_feature_layer(layer) and t.ndim == 4:
-                    rows.append((f"{i}: {type(layer).__name__}", to_numpy(t.data)[0]))
+                    rows.append((f"{i}: {type(layer).__name__}", to_numpy(t.array)[0]))
     finally:
         model.train(was_training)
     if len(rows) == 1:

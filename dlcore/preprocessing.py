@@ -251,7 +251,7 @@ def _stratified(labels: np.ndarray, n_test: int, rng: np.random.Generator) -> tu
 
 def _take(a: Any, index: np.ndarray) -> Any:
     if isinstance(a, Tensor):
-        return Tensor(_take(a.data, index))
+        return Tensor(_take(a.array, index))
     if is_gpu_array(a):
         return a[get_array_module(a).asarray(index)]
     if isinstance(a, np.ndarray):

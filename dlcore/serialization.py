@@ -34,7 +34,7 @@ _REF = "__ndarray__"
 
 def _encode(obj: Any, arrays: dict, where: str) -> Any:
     if isinstance(obj, Tensor):
-        obj = obj.data
+        obj = obj.array
     if isinstance(obj, np.ndarray) or is_gpu_array(obj):
         arr = to_numpy(obj)
         if arr.dtype.hasobject:

@@ -40,10 +40,10 @@ class Tensor:
 
     def __init__(self, data: Any, requires_grad: bool = False) -> None:
         if isinstance(data, Tensor):
-            data = data.data
+            data = data.array
         elif not (isinstance(data, np.ndarray) or type(data).__module__.startswith("cupy")):
             data = np.asarray(data)
-        self.data = data
+        self.array = data
         self.grad: Tensor | None = None
         self._ctx: autograd.Function | None = None
         self.requires_grad = False
@@ -52,25 +52,37 @@ class Tensor:
 
     # ------------------------------------------------------------------ properties
     @property
+    def data(self) -> "Tensor":
+        """PyTorch's ``.data``: a Tensor sharing this one's memory, outside the graph.
+
+        The raw NumPy/CuPy array is ``.array``. Assigning ``t.data = other`` replaces the array.
+        """
+        return Tensor(self.array)
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self.array = value.array if isinstance(value, Tensor) else value
+
+    @property
     def shape(self) -> tuple:
-        return tuple(self.data.shape)
+        return tuple(self.array.shape)
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def device(self) -> Device:
-        return device_of(self.data)
+        return device_of(self.array)
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def xp(self) -> Any:
         """The array module of this tensor: numpy or cupy."""
-        return get_array_module(self.data)
+        return get_array_module(self.array)
 
     @property
     def is_leaf(self) -> bool:
@@ -84,7 +96,7 @@ class Tensor:
         return self.shape if dim is None else self.shape[dim]
 
     def numel(self) -> int:
-        return int(self.data.size)
+        return int(self.array.size)
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -92,7 +104,7 @@ class Tensor:
     def __repr__(self) -> str:
         grad = ", requires_grad=True" if self.requires_grad else ""
         dev = "" if self.device.type == "cpu" else f", device='{self.device}'"
-        return f"tensor({np.array2string(to_numpy(self.data), separator=', ')}{dev}{grad})"
+        return f"tensor({np.array2string(to_numpy(self.array), separator=', ')}{dev}{grad})"
 
     # ------------------------------------------------------------------ autograd
     def requires_grad_(self, flag: bool = True) -> "Tensor":
@@ -113,25 +125,25 @@ class Tensor:
         if self.grad is None:
             self.grad = Tensor(self.xp.array(g, dtype=self.dtype, copy=True))
         else:
-            self.grad.data = self.grad.data + g
+            self.grad.array = self.grad.array + g
 
     def detach(self) -> "Tensor":
         """The same data, cut from the graph."""
-        return Tensor(self.data)
+        return Tensor(self.array)
 
     # ------------------------------------------------------------------ conversion
     def numpy(self) -> np.ndarray:
         """The data as a NumPy array (shared on the CPU, copied from the GPU)."""
-        return to_numpy(self.data)
+        return to_numpy(self.array)
 
     def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(f"item() needs a one-element tensor, got shape {self.shape}")
-        return to_numpy(self.data).reshape(()).item()
+        return to_numpy(self.array).reshape(()).item()
 
     def tolist(self) -> Any:
-        return to_numpy(self.data).tolist()
+        return to_numpy(self.array).tolist()
 
     def to(self, dev: "str | Device | None" = None, dtype: Any = None) -> "Tensor":
         """A copy on another device and/or with another dtype; gradients flow through it."""
@@ -155,7 +167,7 @@ class Tensor:
         return self.to(dtype=np.float64)
 
     def long(self) -> "Tensor":
-        return Tensor(self.data.astype(np.int64))
+        return Tensor(self.array.astype(np.int64))
 
     # ------------------------------------------------------------------ operators
     def _wrap(self, other: Any) -> "Tensor":
@@ -208,15 +220,15 @@ class Tensor:
 
     def __getitem__(self, index: Any) -> "Tensor":
         if isinstance(index, Tensor):
-            index = index.data
+            index = index.array
         elif isinstance(index, tuple):
-            index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+            index = tuple(i.array if isinstance(i, Tensor) else i for i in index)
         return ops.GetItem.apply(self, index=index)
 
     # comparisons give boolean tensors without gradients
     def _compare(self, other: Any, op: str) -> "Tensor":
-        other = other.data if isinstance(other, Tensor) else other
-        return Tensor(getattr(self.data, op)(other))
+        other = other.array if isinstance(other, Tensor) else other
+        return Tensor(getattr(self.array, op)(other))
 
     def __eq__(self, other: Any) -> "Tensor":  # type: ignore[override]
         return self._compare(other, "__eq__")
@@ -249,7 +261,7 @@ class Tensor:
         return ops.Max.apply(self, axis=axis, keepdims=keepdims)
 
     def argmax(self, axis: Any = None) -> "Tensor":
-        return Tensor(self.data.argmax(axis=axis))
+        return Tensor(self.array.argmax(axis=axis))
 
     def reshape(self, *shape: Any) -> "Tensor":
         return ops.Reshape.apply(self, shape=_shape_arg(shape))
@@ -294,7 +306,7 @@ def tensor(data: Any, requires_grad: bool = False, device: "str | Device | None"
     >>> tensor([0, 1]).dtype
     dtype('int64')
     """
-    raw = data.data if isinstance(data, Tensor) else data
+    raw = data.array if isinstance(data, Tensor) else data
     if not (isinstance(raw, np.ndarray) or is_gpu_array(raw)):
         raw = np.asarray(raw)
         if raw.dtype == np.float64:

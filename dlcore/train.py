@@ -293,9 +293,9 @@ def _outputs(model, loader, device, loss_fn=None):
             for batch in loader:
                 batch = _on(batch, device)
                 out = model(batch[0])
-                outs.append(to_numpy(out.data))
+                outs.append(to_numpy(out.array))
                 if len(batch) > 1:
-                    targets.append(to_numpy(batch[1].data))
+                    targets.append(to_numpy(batch[1].array))
                     if loss_fn is not None:
                         n = batch[0].shape[0]
                         total += float(loss_fn(out, batch[1]).item()) * n

@@ -23,7 +23,7 @@ def gradcheck(fn: Callable, *inputs, eps: float = 1e-6, atol: float = 1e-6, rtol
 
     ``check`` selects the input positions to differentiate (default: every float input).
     """
-    arrays = [to_numpy(x.data if isinstance(x, dlcore.Tensor) else x) for x in inputs]
+    arrays = [to_numpy(x.array if isinstance(x, dlcore.Tensor) else x) for x in inputs]
     positions = check if check is not None else [i for i, a in enumerate(arrays) if np.asarray(a).dtype.kind == "f"]
     for i in positions:
         assert arrays[i].dtype == np.float64, f"gradcheck input {i} must be float64, got {arrays[i].dtype}"
@@ -37,7 +37,7 @@ def gradcheck(fn: Callable, *inputs, eps: float = 1e-6, atol: float = 1e-6, rtol
 
     def objective(values) -> float:
         _, y = run(values, ())
-        return float((to_numpy(y.data) * direction).sum())
+        return float((to_numpy(y.array) * direction).sum())
 
     tensors, out = run(arrays, positions)
     (out * dlcore.tensor(direction, device=device)).sum().backward()

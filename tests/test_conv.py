@@ -366,7 +366,7 @@ def test_buffer_pool_recycles_and_is_safe():
     conv2d(xt, wt, padding=1).sum().backward()
     np.testing.assert_allclose(grad_w, 3 * wt.grad.numpy(), rtol=1e-4)
     np.testing.assert_array_equal(first.numpy(), second.numpy())
-    np.testing.assert_array_equal(to_numpy(first.data), conv2d(xt, wt, padding=1).numpy())
+    np.testing.assert_array_equal(to_numpy(first.array), conv2d(xt, wt, padding=1).numpy())
 
 
 def test_functional_ops_accept_raw_arrays():

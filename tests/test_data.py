@@ -15,7 +15,7 @@ def arrays(n=10):
 
 
 def collect(loader):
-    return [tuple(to_numpy(t.data) for t in batch) for batch in loader]
+    return [tuple(to_numpy(t.array) for t in batch) for batch in loader]
 
 
 def test_tensor_dataset_indexing_and_errors():
@@ -23,7 +23,7 @@ def test_tensor_dataset_indexing_and_errors():
     ds = TensorDataset(X, Tensor(y))
     assert len(ds) == 10
     xi, yi = ds[3]
-    assert isinstance(xi, Tensor) and xi.shape == (3,) and yi.data == 3
+    assert isinstance(xi, Tensor) and xi.shape == (3,) and yi.array == 3
     with pytest.raises(ShapeError, match=r"\(10, 3\), \(9,\)"):
         TensorDataset(X, y[:9])
 
@@ -102,7 +102,7 @@ def test_device_loader_keeps_data_on_device(device):
     seen = []
     for xb, yb in loader:
         assert xb.device == dev and yb.device == dev
-        seen.append(to_numpy(yb.data))
+        seen.append(to_numpy(yb.array))
     assert loader.dataset.arrays[0] is stored  # no re-copy per epoch
     assert sorted(np.concatenate(seen)) == list(range(20))
 

@@ -319,7 +319,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | 
     """
     op = layer or "conv2d"
     x, weight, bias = (None if t is None else as_tensor(t) for t in (x, weight, bias))
-    xd, wd = x.data, weight.data
+    xd, wd = x.array, weight.array
     _check_nchw(op, xd)
     if wd.ndim != 4:
         raise ShapeError(f"{op} expected a 4-D weight (out_channels, in_channels, KH, KW), got {shape_str(wd.shape)}")
@@ -330,7 +330,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | 
             f"got {shape_str(xd.shape)}"
         )
     if bias is not None:
-        bd = bias.data
+        bd = bias.array
         if tuple(bd.shape) != (F,):
             raise ShapeError(f"{op} expected bias of shape ({F},) for {F} filters, got {shape_str(bd.shape)}")
     if xd.dtype != wd.dtype:

@@ -39,7 +39,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, layer: str | N
     ``layer`` names the caller in error messages, e.g. "Linear(784→256)".
     """
     if not isinstance(x, Tensor):  # lists of Python floats become float32, like dlcore.tensor
-        x = Tensor(x) if hasattr(x, "dtype") else tensor(x, device=device_of(weight.data))
+        x = Tensor(x) if hasattr(x, "dtype") else tensor(x, device=device_of(weight.array))
     name = layer or f"linear({weight.shape[1]}→{weight.shape[0]})"
     if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
         hint = ": did you forget Flatten?" if x.ndim > 2 else ""

@@ -83,7 +83,7 @@ def _check_class_targets(op: str, scores: Tensor, target: Tensor) -> None:
         )
     if target.shape[0] == 0:
         raise ShapeError(f"{op} got an empty batch {shape_str(scores.shape)}")
-    lo, hi = int(target.data.min()), int(target.data.max())
+    lo, hi = int(target.array.min()), int(target.array.max())
     if lo < 0 or hi >= scores.shape[1]:
         raise RangeError(f"{op} expected class targets in [0, {scores.shape[1] - 1}], got values in [{lo}, {hi}]")
 
@@ -126,7 +126,7 @@ def nll_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     input, target = as_tensor(input), as_tensor(target)
     _check_class_targets("nll_loss", input, target)
     rows = input.xp.arange(input.shape[0])
-    return _reduce(-input[rows, target.data], reduction, "nll_loss")
+    return _reduce(-input[rows, target.array], reduction, "nll_loss")
 
 
 class BinaryCrossEntropy(Function):
@@ -151,7 +151,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean")
     input, target = as_tensor(input), as_tensor(target)
     _check_same_shape("binary_cross_entropy", input, target)
     _check_float("binary_cross_entropy", target, "target")
-    lo, hi = float(input.data.min()), float(input.data.max())
+    lo, hi = float(input.array.min()), float(input.array.max())
     if lo < 0 or hi > 1:
         raise RangeError(
             f"binary_cross_entropy expected probabilities in [0, 1], got values in [{lo:.4g}, {hi:.4g}]: "
@@ -198,5 +198,5 @@ def logistic_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Ten
     if not set(values.tolist()) <= {-1, 1}:
         raise RangeError(f"logistic_loss expected targets in {{-1, +1}}, got values {values[:5].tolist()}")
     if target.dtype != input.dtype:
-        target = Tensor(target.data.astype(input.dtype))
+        target = Tensor(target.array.astype(input.dtype))
     return _reduce(LogisticLoss.apply(input, target), reduction, "logistic_loss")

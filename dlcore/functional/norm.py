@@ -104,7 +104,7 @@ def batch_norm(x: Tensor, running_mean: Any, running_var: Any, weight: Tensor | 
     x, running_mean, running_var, weight, bias = (
         t if t is None or isinstance(t, Tensor) else Tensor(t) for t in (x, running_mean, running_var, weight, bias)
     )  # raw arrays are wrapped without a copy, so running statistics are still updated in place
-    xd = x.data
+    xd = x.array
     if xd.ndim < 2:
         raise ShapeError(f"{name} expected input (N, C) or (N, C, H, W), got {shape_str(xd.shape)}")
     if xd.dtype.kind != "f":

@@ -251,7 +251,7 @@ class AvgPool2d(_Pool2d):
 
 # --------------------------------------------------------------------------- public functions
 def _pool_args(op: str, x: Any, kernel_size: Any, stride: Any, padding: Any) -> dict:
-    xd = x.data
+    xd = x.array
     _check_nchw(op, xd)
     kernel = _pair(kernel_size, "kernel_size", op, 1)
     stride = kernel if stride is None else _pair(stride, "stride", op, 1)

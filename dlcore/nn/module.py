@@ -22,7 +22,7 @@ class Parameter(Tensor):
     """A tensor that a Module trains: ``requires_grad`` is on by default."""
 
     def __init__(self, data: Any, requires_grad: bool = True) -> None:
-        super().__init__(data.data if isinstance(data, Tensor) else data, requires_grad=requires_grad)
+        super().__init__(data.array if isinstance(data, Tensor) else data, requires_grad=requires_grad)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
@@ -116,9 +116,9 @@ class Module:
         """Move every parameter, gradient and buffer to ``dev`` in place; returns self."""
         dev = device(dev)
         for t in list(self.parameters()) + [b for _, b in self.named_buffers()]:
-            t.data = to_device(t.data, dev)
+            t.array = to_device(t.array, dev)
             if t.grad is not None:
-                t.grad.data = to_device(t.grad.data, dev)
+                t.grad.array = to_device(t.grad.array, dev)
         return self
 
     @property
@@ -161,7 +161,7 @@ class Module:
         wrong, bad_dtype, values = [], [], {}
         for key in own.keys() & state.keys():
             value = state[key]
-            value = value.data if isinstance(value, Tensor) else value
+            value = value.array if isinstance(value, Tensor) else value
             value = value if hasattr(value, "dtype") else np.asarray(value)
             if tuple(value.shape) != own[key].shape:
                 wrong.append(f"{key}: expected {shape_str(own[key].shape)}, got {shape_str(value.shape)}")
@@ -182,8 +182,8 @@ class Module:
         for key, target in own.items():
             if key in values:
                 value = values[key]
-                xp = get_array_module(target.data)
-                target.data = xp.array(to_device(value, target.device), dtype=target.dtype, copy=True)
+                xp = get_array_module(target.array)
+                target.array = xp.array(to_device(value, target.device), dtype=target.dtype, copy=True)
         return LoadResult(missing, unexpected)
 
     # ------------------------------------------------------------------ calling

@@ -56,7 +56,7 @@ class _BatchNorm(Module):
             raise ShapeError(f"{self.name} expected input {self.layout.format(c=self.num_features)}, got {shape_str(x.shape)}")
         rm, rv = self._buffers["running_mean"], self._buffers["running_var"]
         if self.training and self._buffers["num_batches_tracked"] is not None:
-            self._buffers["num_batches_tracked"].data += 1
+            self._buffers["num_batches_tracked"].array += 1
         return batch_norm(x, rm, rv, self.weight, self.bias, training=self.training,
                           momentum=self.momentum, eps=self.eps, layer=self.name)
 

@@ -19,7 +19,7 @@ def clip_grad_norm_(parameters: Iterable[Tensor], max_norm: float, norm_type: fl
 
     Returns the total norm before clipping (inf for ``norm_type=inf``), as PyTorch does.
     """
-    grads = [p.grad.data for p in parameters if p.grad is not None]
+    grads = [p.grad.array for p in parameters if p.grad is not None]
     if not grads:
         return 0.0
     if math.isinf(norm_type):

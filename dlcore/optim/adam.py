@@ -25,13 +25,13 @@ class Adam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
 
     def update(self, p: Tensor, grad: Any, group: dict, state: dict) -> None:
-        xp = get_array_module(p.data)
+        xp = get_array_module(p.array)
         if group["weight_decay"]:
-            grad = grad + group["weight_decay"] * p.data
+            grad = grad + group["weight_decay"] * p.array
         if "step" not in state:
             state["step"] = 0
-            state["exp_avg"] = xp.zeros_like(p.data)
-            state["exp_avg_sq"] = xp.zeros_like(p.data)
+            state["exp_avg"] = xp.zeros_like(p.array)
+            state["exp_avg_sq"] = xp.zeros_like(p.array)
         state["step"] += 1
         b1, b2 = group["betas"]
         m, v = state["exp_avg"], state["exp_avg_sq"]
@@ -42,4 +42,4 @@ class Adam(Optimizer):
         t = state["step"]
         step_size = group["lr"] / (1 - b1**t)
         denom = xp.sqrt(v) / math.sqrt(1 - b2**t) + group["eps"]
-        p.data -= (step_size * m / denom).astype(p.dtype, copy=False)
+        p.array -= (step_size * m / denom).astype(p.dtype, copy=False)

@@ -48,7 +48,7 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    self.update(p, p.grad.data, group, self.state.setdefault(id(p), {}))
+                    self.update(p, p.grad.array, group, self.state.setdefault(id(p), {}))
 
     def update(self, p: Tensor, grad: Any, group: dict, state: dict) -> None:  # pragma: no cover
         raise NotImplementedError
@@ -87,6 +87,6 @@ class Optimizer:
             restored = {}
             for k, v in entry.items():
                 if hasattr(v, "shape") and np.ndim(v) > 0:
-                    v = get_array_module(p.data).asarray(to_device(v, p.device), dtype=p.dtype)
+                    v = get_array_module(p.array).asarray(to_device(v, p.device), dtype=p.dtype)
                 restored[k] = v.item() if hasattr(v, "shape") and np.ndim(v) == 0 else v
             self.state[id(p)] = restored

@@ -29,7 +29,7 @@ class SGD(Optimizer):
 
     def update(self, p: Tensor, grad: Any, group: dict, state: dict) -> None:
         if group["weight_decay"]:
-            grad = grad + group["weight_decay"] * p.data
+            grad = grad + group["weight_decay"] * p.array
         momentum = group["momentum"]
         if momentum:
             buf = state.get("momentum_buffer")
@@ -39,4 +39,4 @@ class SGD(Optimizer):
                 buf *= momentum
                 buf += (1 - group["dampening"]) * grad
             grad = grad + momentum * buf if group["nesterov"] else buf
-        p.data -= p.dtype.type(group["lr"]) * grad
+        p.array -= p.dtype.type(group["lr"]) * grad
