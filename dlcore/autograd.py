@@ -21,7 +21,7 @@ import contextlib
 import threading
 from typing import TYPE_CHECKING, Any, Iterator
 
-from .backend import device_of
+from .backend import device_of, is_gpu_array
 from .errors import DeviceError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,16 +80,43 @@ def unbroadcast(grad: Any, shape: tuple) -> Any:
 
 
 class Function:
-    """One differentiable op. Subclasses define ``forward(*arrays, **params)`` and ``backward(grad)``."""
+    """One differentiable op. Subclasses define ``forward(*arrays, **params)`` and ``backward(grad)``.
+
+    Device dispatch happens here and nowhere else: when the inputs are GPU arrays and the op
+    defines ``forward_gpu`` / ``backward_gpu``, those run instead of ``forward`` / ``backward``.
+    A GPU method may return ``NotImplemented`` to decline (say, softmax over a non-last axis);
+    the generic method then runs, on CuPy arrays.
+    """
 
     needs_input_grad: tuple[bool, ...] = ()
     name: str | None = None
+    on_gpu: bool = False
+    forward_gpu: Any = None
+    backward_gpu: Any = None
 
     def forward(self, *arrays: Any, **params: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def backward(self, grad: Any) -> tuple:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def run_forward(self, arrays: list, params: dict) -> Any:
+        """``forward_gpu`` on GPU inputs when defined and not declined, else ``forward``."""
+        self.on_gpu = any(a is not None and is_gpu_array(a) for a in arrays)
+        if self.on_gpu and self.forward_gpu is not None:
+            out = self.forward_gpu(*arrays, **params)
+            if out is not NotImplemented:
+                return out
+            self.on_gpu = False  # declined: backward stays on the generic path too
+        return self.forward(*arrays, **params)
+
+    def run_backward(self, grad: Any) -> tuple:
+        """``backward_gpu`` when the forward ran on the GPU path, else ``backward``."""
+        if self.on_gpu and self.backward_gpu is not None:
+            out = self.backward_gpu(grad)
+            if out is not NotImplemented:
+                return out
+        return self.backward(grad)
 
     @classmethod
     def apply(cls, *inputs: Any, **params: Any) -> "Tensor":
@@ -102,7 +129,7 @@ class Function:
         _check_same_device(cls.__name__, arrays)
         record = is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
         fn.needs_input_grad = tuple(t is not None and t.requires_grad for t in tensors)
-        out = Tensor(fn.forward(*arrays, **params), requires_grad=record)
+        out = Tensor(fn.run_forward(arrays, params), requires_grad=record)
         if record:
             out._ctx = fn
             fn.parents = tensors
@@ -144,7 +171,7 @@ def backward(root: "Tensor", grad: Any = None) -> None:
         if fn is None:  # a leaf
             node._accumulate_grad(g)
             continue
-        for parent, pg in zip(fn.parents, fn.backward(g)):
+        for parent, pg in zip(fn.parents, fn.run_backward(g)):
             if parent is None or pg is None or not parent.requires_grad:
                 continue
             key = id(parent)
