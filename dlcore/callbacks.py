@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import serialization
 
@@ -36,6 +36,13 @@ class History(dict):
     @property
     def epochs(self) -> int:
         return max((len(v) for v in self.values()), default=0)
+
+    def plot(self, path: "str | os.PathLike | None" = None, **kwargs: Any) -> Any:
+        """Loss and accuracy curves (:func:`dlcore.plot.plot_history`): shown inline in a notebook,
+        or written as a PNG when ``path`` is given."""
+        from .plot import plot_history
+
+        return plot_history(self, path, **kwargs)
 
 
 # --------------------------------------------------------------------------- callbacks

@@ -8,6 +8,7 @@ backend switch), so everything works headless; each function writes a PNG of exa
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from typing import Any, Mapping, Sequence
@@ -44,9 +45,13 @@ def _save(fig: Any, path: "str | os.PathLike") -> str:
 
 
 # --------------------------------------------------------------------------- curves
-def plot_history(history: Mapping[str, Sequence[float]], path: "str | os.PathLike",
-                 figsize: tuple[float, float] = (10, 4), dpi: int = 100, title: str | None = None) -> str:
-    """Loss (and val_loss) per epoch on the left; accuracy (and val_accuracy) on the right if present."""
+def plot_history(history: Mapping[str, Sequence[float]], path: "str | os.PathLike | None" = None,
+                 figsize: tuple[float, float] = (10, 4), dpi: int = 100, title: str | None = None) -> Any:
+    """Loss (and val_loss) per epoch on the left; accuracy (and val_accuracy) on the right if present.
+
+    With ``path`` the PNG is written there and the path returned; without, the matplotlib Figure is
+    returned (a notebook shows it inline).
+    """
     metrics = [k for k in history if not k.startswith("val_") and k not in ("loss", "lr", "time")]
     panels = [["loss"]] + [[m] for m in metrics]
     fig = _figure(figsize, dpi)
@@ -64,7 +69,19 @@ def plot_history(history: Mapping[str, Sequence[float]], path: "str | os.PathLik
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return _displayable(fig) if path is None else _save(fig, path)
+
+
+def _displayable(fig: Any) -> Any:
+    """Give a pyplot-free Figure a ``_repr_png_``, so Jupyter shows it inline when it is returned."""
+
+    def png() -> bytes:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=fig.dpi)
+        return buffer.getvalue()
+
+    fig._repr_png_ = png
+    return fig
 
 
 def plot_loss_curves(curves: Mapping[str, Sequence[float]], path: "str | os.PathLike",

@@ -13,7 +13,7 @@ RANK = {
     "functional": 3,
     "nn": 4, "models": 4,
     "optim": 5,
-    "data": 6, "datasets": 6, "preprocessing": 6, "metrics": 6, "callbacks": 6, "train": 6, "plot": 6,
+    "data": 6, "datasets": 6, "preprocessing": 6, "metrics": 6, "callbacks": 6, "train": 6, "plot": 6, "onnx": 6,
     "bench": 7,
 }
 
