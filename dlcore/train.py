@@ -26,19 +26,19 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from . import serialization
 from .autograd import no_grad
-from .backend import get_rng_state, manual_seed, set_rng_state, to_numpy
-from .callbacks import Callback, EarlyStopping, History, ModelCheckpoint
+from .backend import manual_seed, to_numpy
+from .callbacks import CHECKPOINT_KIND, Callback, EarlyStopping, History, ModelCheckpoint, TrainingRun
 from .data import DataLoader, TensorDataset
-from .errors import CheckpointError, NonFiniteLossError, ShapeError
+from .errors import NonFiniteLossError, RangeError, ShapeError
+from .finite import all_finite, model_arrays, nonfinite_names
 from .metrics import accuracy
+from .validation import boolean, one_of, positive_int
 
-__all__ = ["History", "Callback", "EarlyStopping", "ModelCheckpoint", "fit", "evaluate", "predict"]
+__all__ = ["History", "Callback", "EarlyStopping", "ModelCheckpoint", "TrainingRun", "fit", "evaluate", "predict",
+           "CHECKPOINT_KIND"]
 
 log = logging.getLogger("dlcore.train")
-
-CHECKPOINT_KIND = "dlcore.train.fit"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -69,56 +69,6 @@ def _metric_fns(metrics: Sequence[Any] | None, loss_fn: Callable) -> dict[str, C
         else:
             raise ValueError(f"fit: unknown metric {m!r}; use 'accuracy' or a callable fn(output, target)")
     return fns
-
-
-class _Run:
-    """What callbacks see: the model, optimizer, scheduler, history, and a stop flag."""
-
-    def __init__(self, model: Any, optimizer: Any, scheduler: Any, history: History,
-                 callbacks: Sequence[Callback]) -> None:
-        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
-        self.history, self.callbacks = history, list(callbacks)
-        self.stop_training = False
-
-    def checkpoint(self, epoch: int) -> dict:
-        """Everything needed to resume after ``epoch`` completed epochs."""
-        return {
-            "kind": CHECKPOINT_KIND,
-            "epoch": int(epoch),
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
-            "history": {k: list(v) for k, v in self.history.items()},
-            "rng": get_rng_state(),
-            "callbacks": [cb.state_dict() for cb in self.callbacks],
-        }
-
-    def restore(self, path: "str | os.PathLike") -> int:
-        """Load a checkpoint written by :class:`ModelCheckpoint`; returns its epoch."""
-        state = serialization.load(path)
-        if not isinstance(state, dict) or state.get("kind") != CHECKPOINT_KIND:
-            raise CheckpointError(f"fit(resume_from={os.fspath(path)!r}): not a checkpoint written by "
-                                  f"ModelCheckpoint (no kind={CHECKPOINT_KIND!r})")
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if (state["scheduler"] is None) != (self.scheduler is None):
-            raise CheckpointError(f"fit(resume_from={os.fspath(path)!r}): the checkpoint "
-                                  f"{'has no' if state['scheduler'] is None else 'has a'} scheduler state, "
-                                  f"this run {'has' if self.scheduler is not None else 'has no'} scheduler")
-        if self.scheduler is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
-        self.history.clear()
-        self.history.update({k: list(v) for k, v in state["history"].items()})
-        set_rng_state(state["rng"])
-        saved = state.get("callbacks") or []
-        if len(saved) != len(self.callbacks):
-            log.warning("fit(resume_from=%s): the checkpoint has %d callback states and this run %d "
-                        "callbacks; callbacks start fresh", os.fspath(path), len(saved), len(self.callbacks))
-        else:
-            for cb, cb_state in zip(self.callbacks, saved):
-                if cb_state:
-                    cb.load_state_dict(cb_state)
-        return int(state["epoch"])
 
 
 def _use_bar(progress: bool) -> bool:
@@ -158,20 +108,29 @@ def fit(model: Any, loss_fn: Callable, optimizer: Any, train_data: Any, epochs: 
     - ``metrics``: ``("accuracy",)``, callables ``fn(output, target) -> float``, or None
       (regression). Training metrics average the batches; validation ones use all outputs.
     - ``seed``: seeds dlcore's generators (dropout) and fixes epoch e's shuffle to (seed, e).
-    - ``on_nonfinite``: "raise" (a :class:`~dlcore.errors.NonFiniteLossError` naming the epoch
-      and batch, before any checkpoint of that epoch) or "skip" (that batch makes no update).
+    - ``on_nonfinite``: every step checks the loss, every gradient and every buffer (BatchNorm
+      statistics) before the optimizer step, in one fused check. "raise" stops with a
+      :class:`~dlcore.errors.NonFiniteLossError` naming the epoch, the batch and what was
+      non-finite; "skip" drops that batch with nothing changed (parameters, buffers, optimizer
+      state). Either way no NaN reaches the weights or a checkpoint.
     - ``scheduler``: stepped once after every epoch.
-    - ``resume_from``: a :class:`ModelCheckpoint` file; training goes on after its epoch.
+    - ``resume_from``: a :class:`ModelCheckpoint` file; training goes on after its epoch. The
+      whole checkpoint is checked first: a bad one raises CheckpointError and changes nothing.
     - ``progress``: a tqdm bar per epoch (loss, samples/s) and a summary line per epoch, when
       stdout is a terminal; otherwise the summary goes to the ``dlcore.train`` logger (INFO).
 
     Returns the :class:`History`.
     """
-    if on_nonfinite not in ("raise", "skip"):
-        raise ValueError(f"fit expected on_nonfinite 'raise' or 'skip', got {on_nonfinite!r}")
-    if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
-        raise ValueError(f"fit expected batch_size >= 1 or None (full batch), got {batch_size!r}")
+    positive_int(epochs, "fit", "epochs")
+    if batch_size is not None:
+        positive_int(batch_size, "fit", "batch_size (or None for the full batch)")
+    positive_int(eval_batch_size, "fit", "eval_batch_size")
+    one_of(on_nonfinite, ("raise", "skip"), "fit", "on_nonfinite")
+    boolean(progress, "fit", "progress")
     callbacks = list(callbacks)
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise RangeError(f"fit expected callbacks to be Callback instances, got {type(cb).__name__}")
     device = model.device
     train_loader = _loader(train_data, batch_size, shuffle=True, seed=seed, device=device)
     val_loader = None if val_data is None else _loader(val_data, eval_batch_size, False, None, device)
@@ -181,7 +140,8 @@ def fit(model: Any, loss_fn: Callable, optimizer: Any, train_data: Any, epochs: 
             raise ShapeError(f"fit: {what} is empty ({len(loader.dataset)} samples, 0 batches){why}")
     metric_fns = _metric_fns(metrics, loss_fn)
     history = History()
-    run = _Run(model, optimizer, scheduler, history, callbacks)
+    log_keys = ["loss", *metric_fns] + ([f"val_{k}" for k in ("loss", *metric_fns)] if val_loader else [])
+    run = TrainingRun(model, optimizer, scheduler, history, callbacks, log_keys=log_keys + ["lr", "time"])
 
     start = 0
     if resume_from is not None:
@@ -208,14 +168,8 @@ def fit(model: Any, loss_fn: Callable, optimizer: Any, train_data: Any, epochs: 
             logs["time"] = time.perf_counter() - t0
             samples_per_s = logs.pop("samples_per_s")
             history.append(logs)
-            summary = _format_logs(epoch, epochs, {**logs, "samples_per_s": samples_per_s})
-            if use_bar:
-                from tqdm.auto import tqdm
-
-                tqdm.write(summary, file=sys.stdout)
-            else:
-                log.info(summary)
-            for cb in callbacks:
+            _report(_format_logs(epoch, epochs, {**logs, "samples_per_s": samples_per_s}), use_bar)
+            for cb in callbacks:  # checkpoints are written here, by ModelCheckpoint
                 cb.on_epoch_end(run, epoch, logs)
             if run.stop_training:
                 break
@@ -224,6 +178,27 @@ def fit(model: Any, loss_fn: Callable, optimizer: Any, train_data: Any, epochs: 
     for cb in callbacks:
         cb.on_train_end(run)
     return history
+
+
+def _report(summary: str, use_bar: bool) -> None:
+    """The one place an epoch's summary line is emitted."""
+    if use_bar:
+        from tqdm.auto import tqdm
+
+        tqdm.write(summary, file=sys.stdout)
+    else:
+        log.info(summary)
+
+
+def _what_is_nonfinite(value: float, params: list, buffers: list) -> str:
+    """Which of the loss, the gradients (by parameter) and the buffers (BatchNorm statistics)."""
+    if not math.isfinite(value):
+        return f"the loss is {value}"
+    grads = nonfinite_names((name, p.grad.array) for name, p in params if p.grad is not None)
+    if grads:
+        return f"the gradient of {', '.join(grads)} is NaN or Inf (the loss {value:.6g} is finite)"
+    stats = nonfinite_names(buffers)
+    return f"the buffer {', '.join(stats)} (BatchNorm statistics) became NaN or Inf in the forward pass"
 
 
 def _train_epoch(model, loss_fn, optimizer, loader, metric_fns, device, epoch, epochs, on_nonfinite,
@@ -235,28 +210,40 @@ def _train_epoch(model, loss_fn, optimizer, loader, metric_fns, device, epoch, e
 
         bar = tqdm(total=len(loader), desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False,
                    file=sys.stdout, dynamic_ncols=True)
+    params = list(model.named_parameters())
+    buffer_tensors = [b for _, b in model.named_buffers()]
     total_loss, seen, skipped = 0.0, 0, 0
     sums = dict.fromkeys(metric_fns, 0.0)
     t0 = time.perf_counter()
     try:
         for b, batch in enumerate(loader, start=1):
             x, y = _on(batch, device)
+            before = [t.array.copy() for t in buffer_tensors]  # the forward pass updates BatchNorm statistics
             out = model(x)
             loss = loss_fn(out, y)
             value = float(loss.item())
             n = x.shape[0]
-            if not math.isfinite(value):
+            optimizer.zero_grad()
+            finite = math.isfinite(value)
+            if finite:
+                loss.backward()
+                _, buffers = model_arrays(model)
+                finite = all_finite([p.grad.array for _, p in params if p.grad is not None] + [a for _, a in buffers])
+            if not finite:
+                problem = _what_is_nonfinite(value, params, model_arrays(model)[1])
+                optimizer.zero_grad()
+                for t, saved in zip(buffer_tensors, before):
+                    t.array[...] = saved
+                _check_parameters(params, epoch, f"before batch {b}")
                 if on_nonfinite == "raise":
                     raise NonFiniteLossError(
-                        f"fit: the loss is {value} at epoch {epoch}, batch {b} of {len(loader)} "
-                        f"(learning rate too high, or bad inputs?); pass on_nonfinite='skip' to skip such batches")
+                        f"fit: {problem} at epoch {epoch}, batch {b} of {len(loader)} (learning rate too high, "
+                        f"or bad inputs?); nothing was updated; pass on_nonfinite='skip' to skip such batches")
                 skipped += 1
-                log.warning("fit: skipping batch %d of epoch %d: the loss is %s", b, epoch, value)
+                log.warning("fit: skipping batch %d of epoch %d: %s", b, epoch, problem)
                 if bar is not None:
                     bar.update(1)
                 continue
-            optimizer.zero_grad()
-            loss.backward()
             optimizer.step()
             total_loss += value * n
             seen += n
@@ -269,17 +256,28 @@ def _train_epoch(model, loss_fn, optimizer, loader, metric_fns, device, epoch, e
     finally:
         if bar is not None:
             bar.close()
+    _check_parameters(params, epoch, "after its last optimizer step")
     elapsed = time.perf_counter() - t0
     if skipped and skipped == len(loader):
         raise NonFiniteLossError(
-            f"fit: every batch of epoch {epoch} ({skipped} of {skipped}) had a non-finite loss, so on_nonfinite='skip' "
-            f"cannot make progress (are the weights or the data NaN?); stopping")
+            f"fit: every batch of epoch {epoch} ({skipped} of {skipped}) had a non-finite loss or gradient, so "
+            f"on_nonfinite='skip' cannot make progress (are the weights or the data NaN?); stopping")
     if skipped:
-        log.warning("fit: epoch %d skipped %d of %d batches with a non-finite loss", epoch, skipped, len(loader))
+        log.warning("fit: epoch %d skipped %d of %d batches with a non-finite loss or gradient", epoch, skipped,
+                    len(loader))
     logs = {"loss": total_loss / seen if seen else float("nan")}
     logs.update({k: (v / seen if seen else float("nan")) for k, v in sums.items()})
     logs["samples_per_s"] = seen / max(elapsed, 1e-9)
     return logs
+
+
+def _check_parameters(params: list, epoch: int, when: str) -> None:
+    """Finite gradients can still overflow a step (a huge learning rate): refuse to go on with NaN weights."""
+    if all_finite([p.array for _, p in params]):
+        return
+    bad = nonfinite_names((name, p.array) for name, p in params)
+    raise NonFiniteLossError(f"fit: the parameter {', '.join(bad)} became NaN or Inf in an optimizer step of epoch "
+                             f"{epoch} ({when}) although its gradients were finite: lower the learning rate")
 
 
 # --------------------------------------------------------------------------- evaluate / predict
