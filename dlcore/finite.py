@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Sequence
 
+import numpy as np
+
 from .backend import get_array_module
 
 __all__ = ["all_finite", "nonfinite_names", "model_arrays"]
@@ -37,10 +39,12 @@ def all_finite(arrays: Sequence[Any]) -> bool:
     if not floats:
         return True
     xp = get_array_module(floats[0])
-    total = floats[0].sum(dtype=xp.float64)
-    for a in floats[1:]:
-        total = total + a.sum(dtype=xp.float64)
-    if math.isfinite(float(total)):
+    with np.errstate(over="ignore", invalid="ignore"):  # a NaN or an overflow is the answer, not a warning
+        total = floats[0].sum(dtype=xp.float64)
+        for a in floats[1:]:
+            total = total + a.sum(dtype=xp.float64)
+        finite = math.isfinite(float(total))
+    if finite:
         return True
     # float64 arrays near 1e308 can overflow the sum: confirm element-wise before reporting
     return not any(not bool(get_array_module(a).isfinite(a).all()) for a in floats)

@@ -105,18 +105,20 @@ def _snapshot(run: Any) -> dict:
     }
 
 
-def _apply(run: Any, state: dict, use_callbacks: bool) -> None:
-    run.model.load_state_dict(state["model"])
-    run.optimizer.load_state_dict(state["optimizer"])
+def _steps(run: Any, state: dict, use_callbacks: bool) -> list:
+    """(part, apply) pairs, in the order they are applied."""
+    steps = [("model", lambda: run.model.load_state_dict(state["model"])),
+             ("optimizer", lambda: run.optimizer.load_state_dict(state["optimizer"]))]
     if run.scheduler is not None:
-        run.scheduler.load_state_dict(state["scheduler"])
+        steps.append(("scheduler", lambda: run.scheduler.load_state_dict(state["scheduler"])))
     if use_callbacks:
-        for cb, cb_state in zip(run.callbacks, state["callbacks"]):
+        for i, (cb, cb_state) in enumerate(zip(run.callbacks, state["callbacks"])):
             if cb_state:
-                cb.load_state_dict(cb_state)
-    set_rng_state(state["rng"])
-    run.history.clear()
-    run.history.update({k: list(v) for k, v in state["history"].items()})
+                steps.append((f"callback {i} ({type(cb).__name__})", lambda cb=cb, s=cb_state: cb.load_state_dict(s)))
+    steps.append(("rng", lambda: set_rng_state(state["rng"])))
+    steps.append(("history", lambda: (run.history.clear(), run.history.update(
+        {k: list(v) for k, v in state["history"].items()}))))
+    return steps
 
 
 def restore_run(run: Any, path: "str | os.PathLike") -> int:
@@ -132,10 +134,18 @@ def restore_run(run: Any, path: "str | os.PathLike") -> int:
             "fit(resume_from=%s): the checkpoint has %d callback states and this run %d callbacks; "
             "callbacks start fresh", path, len(state["callbacks"]), len(run.callbacks))
     before = _snapshot(run)
-    try:
-        _apply(run, state, use_callbacks)
-    except Exception as exc:
-        _apply(run, before, True)
-        raise _fail(path, f"applying it failed ({type(exc).__name__}: {exc}); every part was rolled "
-                          "back") from None
+    undo = dict(_steps(run, before, True))
+    done = []
+    for part, apply in _steps(run, state, use_callbacks):
+        try:
+            apply()
+        except Exception as exc:
+            for name in reversed(done + [part]):  # the part that failed may be half-applied too
+                try:
+                    undo[name]()
+                except Exception:  # a callback that cannot take its own state back: nothing more to do
+                    pass
+            raise _fail(path, f"applying its {part} state failed ({type(exc).__name__}: {exc}); every part "
+                              "was rolled back") from None
+        done.append(part)
     return state["epoch"]

@@ -116,6 +116,8 @@ def fit(model: Any, loss_fn: Callable, optimizer: Any, train_data: Any, epochs: 
     - ``scheduler``: stepped once after every epoch.
     - ``resume_from``: a :class:`ModelCheckpoint` file; training goes on after its epoch. The
       whole checkpoint is checked first: a bad one raises CheckpointError and changes nothing.
+    - ``callbacks``: called after each epoch in order, except that every :class:`ModelCheckpoint`
+      comes last, so a checkpoint holds the other callbacks' state after that epoch.
     - ``progress``: a tqdm bar per epoch (loss, samples/s) and a summary line per epoch, when
       stdout is a terminal; otherwise the summary goes to the ``dlcore.train`` logger (INFO).
 
@@ -151,6 +153,8 @@ def fit(model: Any, loss_fn: Callable, optimizer: Any, train_data: Any, epochs: 
         manual_seed(seed)
 
     use_bar = _use_bar(progress)
+    # checkpoints run after the other callbacks, so they hold those callbacks' state after this epoch
+    epoch_end_order = sorted(callbacks, key=lambda cb: isinstance(cb, ModelCheckpoint))
     for cb in callbacks:
         cb.on_train_begin(run)
     try:
@@ -169,7 +173,7 @@ def fit(model: Any, loss_fn: Callable, optimizer: Any, train_data: Any, epochs: 
             samples_per_s = logs.pop("samples_per_s")
             history.append(logs)
             _report(_format_logs(epoch, epochs, {**logs, "samples_per_s": samples_per_s}), use_bar)
-            for cb in callbacks:  # checkpoints are written here, by ModelCheckpoint
+            for cb in epoch_end_order:  # checkpoints are written here, by ModelCheckpoint, last
                 cb.on_epoch_end(run, epoch, logs)
             if run.stop_training:
                 break

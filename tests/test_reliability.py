@@ -634,7 +634,8 @@ trees = st.recursive(leaves, lambda kids: st.lists(kids, max_size=3)
 
 def same_tree(a, b):
     if isinstance(a, np.ndarray):
-        return isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+        return (isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape
+                and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
     if isinstance(a, dict):
         return isinstance(b, dict) and list(a) == list(b) and all(same_tree(a[k], b[k]) for k in a)
     if isinstance(a, list):
