@@ -325,6 +325,7 @@ def evaluate(model: Any, data: Any, loss_fn: Callable | None = None, batch_size:
 
     >>> # evaluate(model, (X_test, y_test), F.cross_entropy) -> {"loss": 0.07, "accuracy": 0.981}
     """
+    positive_int(batch_size, "evaluate", "batch_size")
     device = model.device
     loader = _loader(data, batch_size, False, None, device)
     return _evaluate(model, loader, loss_fn, _metric_fns(metrics, loss_fn), device)
@@ -332,6 +333,7 @@ def evaluate(model: Any, data: Any, loss_fn: Callable | None = None, batch_size:
 
 def predict(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
     """The model's outputs for ``X`` as a NumPy array (eval mode, no_grad, batch by batch)."""
+    positive_int(batch_size, "predict", "batch_size")
     device = model.device
     loader = DataLoader(TensorDataset(X), batch_size=batch_size, device=device)
     return _outputs(model, loader, device)[0]
