@@ -199,3 +199,103 @@ def test_idx_trailing_data_in_gzip_is_found_without_reading_all_of_it(tmp_path):
     assert "longer than its header says" in message
     (tmp_path / "ok.gz").write_bytes(gzip.compress(labels))
     assert read_idx(tmp_path / "ok.gz").tolist() == [1, 2, 3]
+
+
+# ------------------------------------------------------------------ moved from test_reliability.py
+# --------------------------------------------------------------------------- files
+def idx_bytes(array, magic=None):
+    codes = {np.dtype(np.uint8): 0x08}
+    head = bytes([0, 0, codes[array.dtype], array.ndim]) if magic is None else magic.to_bytes(4, "big")
+    return head + b"".join(int(n).to_bytes(4, "big") for n in array.shape) + array.tobytes()
+
+
+@pytest.mark.parametrize("name,payload,kw,fragment", [
+    ("train-images-idx3-ubyte", idx_bytes(np.zeros((2, 4, 4), np.uint8))[:-5], {}, "is truncated"),
+    ("picture.png", b"\x89PNG\r\n\x1a\n" + bytes(16), {}, "is not an IDX file"),
+    ("train-labels-idx1-ubyte", idx_bytes(np.zeros(3, np.uint8)), {"expect_magic": 0x803}, "expected 0x00000803"),
+])
+def test_bad_idx_files_name_the_file(tmp_path, name, payload, kw, fragment):
+    path = tmp_path / name
+    path.write_bytes(payload)
+    with pytest.raises(IDXFormatError) as info:
+        read_idx(path, **kw)
+    assert str(path) in str(info.value) and fragment in str(info.value)
+
+
+def checkpoint_with_meta(path, meta, member=None):
+    """A zip laid out like a dlcore checkpoint, with the given metadata (dict or object array)."""
+    with zipfile.ZipFile(path, "w") as z:
+        with z.open("__dlcore__.npy", "w") as f:
+            if isinstance(meta, dict):
+                np.lib.format.write_array(f, np.frombuffer(json.dumps(meta).encode(), np.uint8))
+            else:
+                np.lib.format.write_array(f, meta, allow_pickle=True)
+        if member is not None:
+            with z.open("a0.npy", "w") as f:
+                np.lib.format.write_array(f, member)
+
+
+def test_checkpoint_format_version_is_checked(tmp_path):
+    tree = {"w": {"__ndarray__": "a0"}}
+    checkpoint_with_meta(tmp_path / "ok.npz", {"format": "dlcore-checkpoint", "version": 1, "tree": tree}, np.ones(2))
+    np.testing.assert_array_equal(dlcore.load(tmp_path / "ok.npz")["w"], np.ones(2))  # the crafted layout is right
+    checkpoint_with_meta(tmp_path / "v2.npz", {"format": "dlcore-checkpoint", "version": 2, "tree": tree}, np.ones(2))
+    with pytest.raises(CheckpointError, match="v2.npz has format version 2, this dlcore reads version 1"):
+        dlcore.load(tmp_path / "v2.npz")
+    checkpoint_with_meta(tmp_path / "other.npz", {"format": "something-else", "version": 1, "tree": tree}, np.ones(2))
+    with pytest.raises(CheckpointError, match="has format 'something-else', expected 'dlcore-checkpoint'"):
+        dlcore.load(tmp_path / "other.npz")
+
+
+class MakesMarker:
+    path = None
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_pickled_metadata_member_is_refused_and_never_runs(tmp_path):
+    # test_serialization.py covers a pickle file and a pickled weight; here the metadata itself is pickled
+    marker = tmp_path / "ran"
+    MakesMarker.path = str(marker)
+    checkpoint_with_meta(tmp_path / "evil.npz", np.array([MakesMarker()], dtype=object))
+    with pytest.raises(CheckpointError):
+        dlcore.load(tmp_path / "evil.npz")
+    assert not marker.exists()
+
+
+def test_damaged_checkpoints_are_checkpoint_errors(tmp_path):
+    path = tmp_path / "c.npz"
+    dlcore.save({"w": np.arange(5000.0)}, path)
+    data = path.read_bytes()
+    cases = {
+        "cut.npz": (data[: len(data) // 2], "is truncated or corrupt"),
+        "tiny.npz": (data[:10], "is truncated or corrupt"),
+        "empty.npz": (b"", "is empty (0 bytes)"),
+        "flipped.npz": (data[:2000] + bytes([data[2000] ^ 0xFF]) + data[2001:], "Bad CRC-32"),
+        "pickle.npz": (b"\x80\x04K\x01.", "is a pickle file, not a dlcore checkpoint"),
+        "text.npz": (b"hello", "is not a dlcore checkpoint"),
+    }
+    for name, (payload, fragment) in cases.items():
+        (tmp_path / name).write_bytes(payload)
+        with pytest.raises(CheckpointError) as info:
+            dlcore.load(tmp_path / name)
+        assert name in str(info.value) and fragment in str(info.value), str(info.value)
+    with pytest.raises(FileNotFoundError, match="nope.npz does not exist"):
+        dlcore.load(tmp_path / "nope.npz")
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        dlcore.load(tmp_path)
+    np.testing.assert_array_equal(dlcore.load(path)["w"], np.arange(5000.0))
+
+
+def test_a_torch_file_is_refused_without_unpickling(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.save({"w": torch.ones(2)}, tmp_path / "model.pt")
+    with pytest.raises(CheckpointError, match="holds pickled data .*never unpickles"):
+        dlcore.load(tmp_path / "model.pt")
+
+
+def test_reserved_key_cannot_be_saved(tmp_path):
+    with pytest.raises(ValueError, match="reserved"):
+        dlcore.save({"x": {"__ndarray__": "a0"}}, tmp_path / "c.npz")
+    assert not list(tmp_path.iterdir())

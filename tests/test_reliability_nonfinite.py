@@ -13,7 +13,7 @@ import dlcore.functional as F
 import dlcore.nn as nn
 from dlcore.data import DataLoader, TensorDataset
 from dlcore.datasets import playground
-from dlcore.errors import NonFiniteLossError
+from dlcore.errors import NonFiniteLossError, ShapeError
 from dlcore.finite import all_finite, nonfinite_names
 from dlcore.nn.norm import BatchNorm1d
 from dlcore.train import Callback, ModelCheckpoint, fit
@@ -172,3 +172,96 @@ def test_model_checkpoint_never_writes_non_finite_weights_over_a_good_file(tmp_p
     saved = dlcore.load(path)
     assert saved["epoch"] == 1 and np.isfinite(saved["model"]["0.weight"]).all()
     assert "not saving epoch 2: 0.weight hold NaN or Inf" in caplog.text
+
+
+# ------------------------------------------------------------------ moved from test_reliability.py
+# --------------------------------------------------------------------------- NaN / Inf in fit
+def mlp(dropout=0.0):
+    layers = [nn.Linear(2, 8), nn.Tanh()] + ([nn.Dropout(dropout)] if dropout else []) + [nn.Linear(8, 2)]
+    return nn.Sequential(*layers)
+
+
+class Poison(Callback):
+    """After epoch 1, snapshot the weights and put NaN into some training rows (in place)."""
+
+    def __init__(self, X, rows):
+        self.X, self.rows, self.after_epoch_1 = X, rows, None
+
+    def on_epoch_end(self, run, epoch, logs):
+        if epoch == 1:
+            self.after_epoch_1 = weights(run.model)
+            self.X[self.rows] = np.nan
+
+
+def batch_with_nan(X, y, batch_size, seed, epoch_index):
+    """Which 1-based batch of that epoch holds the first NaN row, from the public DataLoader."""
+    loader = DataLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=True, seed=seed)
+    loader.set_epoch(epoch_index)
+    for b, (xb, _) in enumerate(loader, start=1):
+        if np.isnan(xb.numpy()).any():
+            return b, len(loader)
+
+
+def test_nan_in_epoch_2_stops_naming_epoch_and_batch_and_keeps_the_epoch_1_checkpoint(tmp_path):
+    X, y = blobs(40)
+    dlcore.manual_seed(0)
+    model = mlp()
+    poison = Poison(X, [17])
+    path = tmp_path / "last.npz"
+    with pytest.raises(NonFiniteLossError) as info:
+        fit(model, F.cross_entropy, dlcore.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), (X, y), epochs=4,
+            batch_size=8, progress=False, seed=3, callbacks=[ModelCheckpoint(path), poison])
+    batch, count = batch_with_nan(X, y, batch_size=8, seed=3, epoch_index=1)  # X now holds the NaN row
+    assert f"the loss is nan at epoch 2, batch {batch} of {count}" in str(info.value)
+    assert [p.name for p in tmp_path.iterdir()] == ["last.npz"]  # no temp file, no epoch-2 checkpoint
+    ckpt = dlcore.load(path)
+    assert ckpt["epoch"] == 1
+    for k, v in ckpt["model"].items():
+        np.testing.assert_array_equal(v, poison.after_epoch_1[k])
+    fresh = mlp()
+    fresh.load_state_dict(ckpt["model"])
+    assert all(np.isfinite(v).all() for v in weights(model).values())  # the NaN batch made no update
+
+
+class CountingSGD(dlcore.optim.SGD):
+    steps = 0
+
+    def step(self):
+        CountingSGD.steps += 1
+        super().step()
+
+
+def test_nan_batches_can_be_skipped_and_the_weights_stay_finite(caplog):
+    X, y = blobs(40)
+    dlcore.manual_seed(0)
+    model = mlp()
+    CountingSGD.steps = 0
+    h = fit(model, F.cross_entropy, CountingSGD(model.parameters(), lr=0.1, momentum=0.9), (X, y), epochs=3,
+            batch_size=8, progress=False, seed=3, on_nonfinite="skip", callbacks=[Poison(X, [3, 4])])
+    assert 5 + 2 * 3 <= CountingSGD.steps <= 5 + 2 * 4  # rows 3 and 4 spoil one or two of 5 batches
+    assert all(np.isfinite(v).all() for v in weights(model).values())
+    assert np.isfinite(h["loss"]).all()
+
+
+def test_skip_gives_up_when_every_batch_is_nan():
+    X, y = blobs(16)
+    model = mlp()
+    with pytest.raises(NonFiniteLossError, match="every batch of epoch 2 .*had a non-finite loss"):
+        fit(model, F.cross_entropy, dlcore.optim.SGD(model.parameters(), lr=0.1), (X, y), epochs=3, batch_size=8,
+            progress=False, on_nonfinite="skip", callbacks=[Poison(X, slice(None))])
+
+
+def test_empty_datasets_are_refused_by_fit():
+    model = mlp()
+    opt = dlcore.optim.SGD(model.parameters(), lr=0.1)
+    empty = (np.zeros((0, 2), np.float32), np.zeros(0, np.int64))
+    with pytest.raises(ShapeError, match=r"fit: train_data is empty \(0 samples, 0 batches\)"):
+        fit(model, F.cross_entropy, opt, empty, epochs=1, progress=False)
+    with pytest.raises(ShapeError, match=r"fit: val_data is empty"):
+        fit(model, F.cross_entropy, opt, blobs(8), epochs=1, progress=False, val_data=empty)
+
+
+
+
+def weights(model):
+    return {k: v.numpy().copy() for k, v in model.state_dict().items()}

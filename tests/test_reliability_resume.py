@@ -13,6 +13,7 @@ from dlcore.backend import get_rng_state
 from dlcore.callbacks import TrainingRun
 from dlcore.datasets import playground
 from dlcore.errors import CheckpointError, DTypeError, ShapeError, StateDictError
+from dlcore.nn.conv import Conv2d, MaxPool2d
 from dlcore.nn.norm import BatchNorm1d
 from dlcore.optim.lr_scheduler import StepLR
 from dlcore.train import Callback, EarlyStopping, ModelCheckpoint, fit
@@ -180,3 +181,139 @@ def test_resume_with_restore_best_weights_is_bit_exact(tmp_path):
     resumed_model, resumed_stop, _ = run(6, resume_from=tmp_path / "ck.npz")
     assert resumed_stop.best_epoch == full_stop.best_epoch
     assert_same(numbers(resumed_model), numbers(full_model))
+
+
+# ------------------------------------------------------------------ moved from test_reliability.py
+# --------------------------------------------------------------------------- load_state_dict
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first = nn.Linear(4, 4)
+        self.second = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.second(self.first(x))
+
+
+def weights(model):
+    return {k: v.numpy().copy() for k, v in model.state_dict().items()}
+
+
+def test_load_state_dict_lists_every_problem_and_changes_nothing():
+    net = Net()
+    before = weights(net)
+    state = {k: v + 1.0 for k, v in weights(net).items()}
+    del state["first.bias"]
+    state["extra"] = np.zeros(1)
+    state["second.weight"] = np.zeros((3, 3), np.float32)
+    with pytest.raises(ShapeError) as info:
+        net.load_state_dict(state)
+    assert str(info.value) == ("Net.load_state_dict: wrong shapes: second.weight: expected (2, 4), got (3, 3) | "
+                               "missing keys: ['first.bias'] | unexpected keys: ['extra']")
+    for k, v in weights(net).items():  # first.weight was fine, but nothing was copied
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_load_state_dict_bad_dtype_is_reported_before_anything_is_copied():
+    net = Net()
+    before = weights(net)
+    state = {k: v + 1.0 for k, v in weights(net).items()}
+    state["second.bias"] = np.array(["a", "b"])
+    with pytest.raises(DTypeError, match="Net.load_state_dict: second.bias: expected a numeric array, got dtype <U1"):
+        net.load_state_dict(state)
+    np.testing.assert_array_equal(net.first.weight.numpy(), before["first.weight"])
+
+
+def test_load_state_dict_strict_false_applies_the_rest_but_never_a_wrong_shape():
+    src, dst = Net(), Net()
+    state = weights(src)
+    del state["second.bias"]
+    state["stray"] = np.ones(3)
+    result = dst.load_state_dict(state, strict=False)
+    assert result.missing_keys == ["second.bias"] and result.unexpected_keys == ["stray"]
+    np.testing.assert_array_equal(dst.second.weight.numpy(), src.second.weight.numpy())
+    state["first.weight"] = np.zeros((5, 4), np.float32)
+    with pytest.raises(ShapeError, match=r"first.weight: expected \(4, 4\), got \(5, 4\)"):
+        dst.load_state_dict(state, strict=False)
+
+
+def mlp():
+    return nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 2))
+
+
+def test_load_state_dict_given_a_training_checkpoint_or_a_list(tmp_path):
+    X, y = blobs(16)
+    model = mlp()
+    fit(model, F.cross_entropy, dlcore.optim.SGD(model.parameters(), lr=0.1), (X, y), epochs=1, batch_size=8,
+        progress=False, callbacks=[ModelCheckpoint(tmp_path / "c.npz")])
+    ckpt = dlcore.load(tmp_path / "c.npz")
+    with pytest.raises(ShapeError, match=r"got a whole training checkpoint .*: pass its model part, state\['model'\]"):
+        mlp().load_state_dict(ckpt)
+    mlp().load_state_dict(ckpt["model"])
+    with pytest.raises(TypeError, match="expected a dict of arrays by name, got list"):
+        mlp().load_state_dict([1, 2])
+
+
+def test_optimizer_state_of_another_type_is_refused():
+    model = Net()
+    state = dlcore.optim.SGD(model.parameters(), lr=0.1, momentum=0.9).state_dict()
+    with pytest.raises(CheckpointError, match="Adam.load_state_dict got state saved by SGD"):
+        dlcore.optim.Adam(model.parameters()).load_state_dict(state)
+
+
+
+# --------------------------------------------------------------------------- resume and determinism
+def resumable_setup():
+    dlcore.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 2))
+    opt = dlcore.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    return model, opt, StepLR(opt, step_size=1, gamma=0.5)
+
+
+@pytest.mark.usefixtures("cpu_only")
+@pytest.mark.parametrize("seed", [None, 7])
+def test_resume_is_bit_exact_on_cpu(tmp_path, seed):
+    X, y = playground("spiral", 96, noise=0.1, seed=1)
+
+    def run(model, opt, sched, epochs, **kw):
+        return fit(model, F.cross_entropy, opt, (X, y), epochs=epochs, batch_size=10, scheduler=sched,
+                   progress=False, seed=seed, **kw)
+
+    straight = resumable_setup()
+    full = run(*straight, 4)
+
+    first = resumable_setup()
+    run(*first, 2, callbacks=[ModelCheckpoint(tmp_path / "c.npz")])
+    dlcore.manual_seed(99)  # another init and RNG state: the checkpoint must replace all of it
+    model, opt, sched = resumable_setup()
+    dlcore.manual_seed(99)
+    resumed = run(model, opt, sched, 4, resume_from=tmp_path / "c.npz")
+
+    assert resumed["loss"] == full["loss"] and resumed["lr"] == full["lr"]
+    for k, v in weights(straight[0]).items():
+        np.testing.assert_array_equal(weights(model)[k], v)
+    for s_full, s_res in zip(straight[1].state_dict()["state"], opt.state_dict()["state"]):
+        np.testing.assert_array_equal(s_full["momentum_buffer"], s_res["momentum_buffer"])
+
+
+def small_cnn():
+    from dlcore.nn.norm import BatchNorm2d
+
+    return nn.Sequential(Conv2d(1, 4, 3, padding=1), BatchNorm2d(4), nn.ReLU(), MaxPool2d(2), nn.Flatten(),
+                         nn.Dropout(0.25), nn.Linear(4 * 4 * 4, 3))
+
+
+@pytest.mark.usefixtures("cpu_only")
+def test_manual_seed_makes_cpu_training_bit_reproducible():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((48, 1, 8, 8)).astype(np.float32), rng.integers(0, 3, 48)
+    runs = []
+    for _ in range(2):
+        dlcore.manual_seed(5)
+        model = small_cnn()
+        opt = dlcore.optim.Adam(model.parameters(), lr=0.01)
+        h = fit(model, F.cross_entropy, opt, (X, y), epochs=2, batch_size=8, progress=False)  # global-RNG shuffle
+        runs.append((h["loss"], weights(model)))
+    assert runs[0][0] == runs[1][0]
+    for k, v in runs[0][1].items():
+        np.testing.assert_array_equal(runs[1][1][k], v)
