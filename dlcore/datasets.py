@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DlcoreError, RangeError
-from .validation import finite_number, nonnegative_int, one_of, positive_int
+from .validation import boolean, finite_number, nonnegative_int, one_of, positive_int
 
 __all__ = [
     "IDXFormatError",
@@ -161,6 +161,7 @@ def digits(images: bool = False) -> tuple[np.ndarray, np.ndarray]:
 
     ``X`` is (1797, 64) float32, or (1797, 1, 8, 8) with ``images=True``; ``y`` (1797,) int64.
     """
+    images = boolean(images, "digits", "images")
     bunch = _sklearn_datasets().load_digits()
     X = (bunch.data / 16.0).astype(np.float32)
     if images:

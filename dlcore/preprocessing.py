@@ -234,19 +234,21 @@ def train_test_split(*arrays: Any, test_size: "float | int" = 0.25, stratify: An
     (3, 2)
     """
     if not arrays:
-        raise ValueError("train_test_split expected at least one array")
+        raise RangeError("train_test_split expected at least one array")
     n = len(arrays[0])
     for a in arrays[1:]:
         if len(a) != n:
             raise ShapeError(f"train_test_split expected arrays of equal length, got {[len(a) for a in arrays]}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise RangeError(f"train_test_split expected seed to be an int >= 0 or None, got {seed!r}")
     if isinstance(test_size, float) and 0.0 < test_size < 1.0:
         n_test = math.ceil(test_size * n)
     elif isinstance(test_size, (int, np.integer)) and not isinstance(test_size, bool) and 0 < test_size < n:
         n_test = int(test_size)
     else:
-        raise ValueError(f"train_test_split expected test_size in (0, 1) or 1..{n - 1}, got {test_size!r}")
+        raise RangeError(f"train_test_split expected test_size in (0, 1) or 1..{n - 1}, got {test_size!r}")
     if not 0 < n_test < n:
-        raise ValueError(f"train_test_split: test_size={test_size} leaves an empty part of {n} samples")
+        raise RangeError(f"train_test_split: test_size={test_size} leaves an empty part of {n} samples")
     rng = np.random.default_rng(seed)
     if stratify is None:
         perm = rng.permutation(n)

@@ -33,7 +33,8 @@ from .data import DataLoader, TensorDataset
 from .errors import NonFiniteLossError, RangeError, ShapeError
 from .finite import all_finite, model_arrays, nonfinite_names
 from .metrics import accuracy
-from .validation import boolean, one_of, positive_int
+from .nn.module import Module
+from .validation import boolean, nonnegative_int, one_of, positive_int
 
 __all__ = ["History", "Callback", "EarlyStopping", "ModelCheckpoint", "TrainingRun", "fit", "evaluate", "predict",
            "CHECKPOINT_KIND"]
@@ -42,13 +43,29 @@ log = logging.getLogger("dlcore.train")
 
 
 # --------------------------------------------------------------------------- helpers
-def _loader(data: Any, batch_size: int | None, shuffle: bool, seed: int | None, device: Any) -> DataLoader:
+def _loader(data: Any, batch_size: int | None, shuffle: bool, seed: int | None, device: Any,
+            who: str = "fit: train_data") -> DataLoader:
     """A DataLoader from ``(X, y)`` (arrays or Tensors) on ``device``, or the given DataLoader."""
     if isinstance(data, DataLoader):
         return data
     if isinstance(data, (tuple, list)) and len(data) == 2:
         return DataLoader(TensorDataset(*data), batch_size=batch_size, shuffle=shuffle, seed=seed, device=device)
-    raise TypeError(f"expected (X, y) arrays/Tensors or a DataLoader, got {type(data).__name__}")
+    got = f"a {type(data).__name__} of {len(data)}" if isinstance(data, (tuple, list)) else type(data).__name__
+    raise RangeError(f"{who} expected (X, y) arrays/Tensors or a DataLoader, got {got}")
+
+
+def _check_run_objects(model: Any, loss_fn: Any, optimizer: Any, scheduler: Any, seed: Any) -> None:
+    """fit's objects, checked before anything runs."""
+    if not isinstance(model, Module):
+        raise RangeError(f"fit expected model to be a dlcore.nn.Module, got {type(model).__name__}")
+    if not callable(loss_fn):
+        raise RangeError(f"fit expected loss_fn to be a function such as F.cross_entropy, got {loss_fn!r:.60}")
+    if not all(hasattr(optimizer, a) for a in ("step", "zero_grad", "param_groups", "state_dict")):
+        raise RangeError(f"fit expected optimizer to be a dlcore.optim optimizer, got {type(optimizer).__name__}")
+    if scheduler is not None and not hasattr(scheduler, "step"):
+        raise RangeError(f"fit expected scheduler to be a learning-rate scheduler or None, got {type(scheduler).__name__}")
+    if seed is not None:
+        nonnegative_int(seed, "fit", "seed (or None)")
 
 
 def _on(batch: tuple, device: Any) -> tuple:
@@ -61,13 +78,16 @@ def _metric_fns(metrics: Sequence[Any] | None, loss_fn: Callable) -> dict[str, C
     fns: dict[str, Callable] = {}
     name = getattr(loss_fn, "__name__", type(loss_fn).__name__).lower()
     threshold = 0.0 if ("logit" in name or "logistic" in name) else None
+    if isinstance(metrics, str) or not (metrics is None or isinstance(metrics, (list, tuple))):
+        raise RangeError(f"fit/evaluate expected metrics to be a list or tuple such as ('accuracy',) or None, "
+                         f"got {metrics!r:.60}")
     for m in metrics or ():
         if m == "accuracy":
             fns["accuracy"] = lambda out, y: accuracy(out, y, threshold=threshold)
         elif callable(m):
             fns[getattr(m, "__name__", "metric")] = m
         else:
-            raise ValueError(f"fit: unknown metric {m!r}; use 'accuracy' or a callable fn(output, target)")
+            raise RangeError(f"fit/evaluate: unknown metric {m!r}; use 'accuracy' or a callable fn(output, target)")
     return fns
 
 
@@ -123,6 +143,9 @@ def fit(model: Any, loss_fn: Callable, optimizer: Any, train_data: Any, epochs: 
 
     Returns the :class:`History`.
     """
+    _check_run_objects(model, loss_fn, optimizer, scheduler, seed)
+    if resume_from is not None and not isinstance(resume_from, (str, os.PathLike)):
+        raise RangeError(f"fit expected resume_from to be a path or None, got {type(resume_from).__name__}")
     positive_int(epochs, "fit", "epochs")
     if batch_size is not None:
         positive_int(batch_size, "fit", "batch_size (or None for the full batch)")
@@ -135,7 +158,8 @@ def fit(model: Any, loss_fn: Callable, optimizer: Any, train_data: Any, epochs: 
             raise RangeError(f"fit expected callbacks to be Callback instances, got {type(cb).__name__}")
     device = model.device
     train_loader = _loader(train_data, batch_size, shuffle=True, seed=seed, device=device)
-    val_loader = None if val_data is None else _loader(val_data, eval_batch_size, False, None, device)
+    val_loader = None if val_data is None else _loader(val_data, eval_batch_size, False, None, device,
+                                                       "fit: val_data")
     for what, loader in (("train_data", train_loader), ("val_data", val_loader)):
         if loader is not None and len(loader) == 0:
             why = ": an epoch would train on nothing and report a NaN loss" if what == "train_data" else ""
@@ -327,7 +351,7 @@ def evaluate(model: Any, data: Any, loss_fn: Callable | None = None, batch_size:
     """
     positive_int(batch_size, "evaluate", "batch_size")
     device = model.device
-    loader = _loader(data, batch_size, False, None, device)
+    loader = _loader(data, batch_size, False, None, device, "evaluate: data")
     return _evaluate(model, loader, loss_fn, _metric_fns(metrics, loss_fn), device)
 
 

@@ -9,10 +9,10 @@ import pytest
 import dlcore
 import dlcore.functional as F
 import dlcore.nn as nn
-from dlcore.datasets import linear, mnist, playground
+from dlcore.datasets import digits, linear, mnist, playground
 from dlcore.errors import DlcoreError, DTypeError, RangeError, ShapeError
 from dlcore.metrics import accuracy, confusion_matrix
-from dlcore.preprocessing import PCA, MinMaxScaler, StandardScaler
+from dlcore.preprocessing import PCA, MinMaxScaler, StandardScaler, train_test_split
 from dlcore.train import EarlyStopping, ModelCheckpoint, evaluate, fit, predict
 
 
@@ -44,6 +44,18 @@ BAD_ARGUMENTS = [
                                                                                "'ignore'"]),
     ("fit-progress", lambda: run_fit(progress="yes"), RangeError, ["progress", "True or False"]),
     ("fit-callback-not-a-callback", lambda: run_fit(callbacks=[print]), RangeError, ["Callback instances"]),
+    ("fit-model-not-a-module", lambda: fit(lambda x: x, F.mse_loss, None, data(), epochs=1), RangeError,
+     ["model", "dlcore.nn.Module", "function"]),
+    ("fit-loss-not-callable", lambda: fit(model(), "mse", dlcore.optim.SGD(model().parameters(), lr=0.1), data(),
+                                          epochs=1), RangeError, ["loss_fn", "'mse'"]),
+    ("fit-optimizer-missing", lambda: fit(model(), F.mse_loss, None, data(), epochs=1), RangeError,
+     ["optimizer", "NoneType"]),
+    ("fit-seed-negative", lambda: run_fit(seed=-1), RangeError, ["seed", "-1"]),
+    ("fit-resume-from-number", lambda: run_fit(resume_from=3), RangeError, ["resume_from", "int"]),
+    ("fit-metrics-string", lambda: run_fit(metrics="accuracy"), RangeError, ["metrics", "list or tuple"]),
+    ("fit-data-triple", lambda: fit(model(), F.cross_entropy, dlcore.optim.SGD(model().parameters(), lr=0.1),
+                                    (1, 2, 3), epochs=1), RangeError, ["train_data", "(X, y)", "tuple of 3"]),
+    ("evaluate-unknown-metric", lambda: evaluate(model(), data(), metrics=["f1"]), RangeError, ["unknown metric"]),
     ("evaluate-batch-size", lambda: evaluate(model(), data(), batch_size=0), RangeError, ["evaluate", "batch_size"]),
     ("predict-batch-size", lambda: predict(model(), data()[0], batch_size=2.5), RangeError, ["predict", "batch_size"]),
     ("early-stopping-patience", lambda: EarlyStopping(patience=-1), RangeError, ["patience", "int >= 0", "-1"]),
@@ -81,6 +93,10 @@ BAD_ARGUMENTS = [
     ("playground-n", lambda: playground("xor", n=1), RangeError, ["n >= 2"]),
     ("playground-noise-nan", lambda: playground("xor", noise=float("nan")), RangeError, ["noise"]),
     ("playground-seed", lambda: playground("xor", seed=-3), RangeError, ["seed", "-3"]),
+    ("digits-images", lambda: digits(images="yes"), RangeError, ["images", "True or False"]),
+    ("split-test-size-one", lambda: train_test_split(np.arange(4), test_size=1.0), RangeError, ["test_size", "1.0"]),
+    ("split-test-size-bool", lambda: train_test_split(np.arange(4), test_size=True), RangeError, ["test_size"]),
+    ("split-seed", lambda: train_test_split(np.arange(4), seed=-1), RangeError, ["seed", "-1"]),
     ("mnist-split", lambda: mnist("/nonexistent", split="val"), RangeError, ["split", "'val'"]),
 ]
 

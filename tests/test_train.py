@@ -285,7 +285,7 @@ def test_bad_arguments():
         fit(model, F.mse_loss, opt, linear(4), epochs=1, on_nonfinite="ignore")
     with pytest.raises(ValueError, match="batch_size"):
         fit(model, F.mse_loss, opt, linear(4), epochs=1, batch_size=0)
-    with pytest.raises(TypeError, match="DataLoader"):
+    with pytest.raises(RangeError, match="DataLoader"):
         fit(model, F.mse_loss, opt, np.zeros((4, 1)), epochs=1)
 
 
