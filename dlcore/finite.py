@@ -1,9 +1,9 @@
 """Cheap checks that a model's numbers are finite, for ``fit`` and ``ModelCheckpoint``.
 
-:func:`all_finite` is the fused check ``fit`` runs once per step: one float64 sum per array,
-added on the device, and a single transfer to the host. A NaN or an infinity anywhere makes
-the sum non-finite; float32 values cannot overflow a float64 sum, so a finite model never
-fails it. Only when it fails does :func:`nonfinite_names` look array by array to say which.
+:func:`all_finite` is the fused check ``fit`` runs once per step: one sum of squares per array
+(a BLAS dot), added on the device, and a single transfer to the host. A NaN or an infinity
+anywhere makes the total non-finite; when it is, the arrays are confirmed element by element
+(a huge finite value may overflow the total), and :func:`nonfinite_names` says which.
 
     >>> import numpy as np
     >>> all_finite([np.ones(3, np.float32), np.zeros((2, 2))])
@@ -31,6 +31,10 @@ def _floats(arrays: Iterable[Any]) -> list:
 def all_finite(arrays: Sequence[Any]) -> bool:
     """True when every floating-point array in ``arrays`` holds only finite values (one host sync).
 
+    Each array contributes its sum of squares (``dot(a, a)``, one BLAS call): a NaN or an infinity
+    makes it NaN or infinite, never finite. Only when the total is not finite are the arrays
+    looked at element by element, so a huge but finite value (whose square overflows) is no alarm.
+
     >>> import numpy as np
     >>> all_finite([np.array([1.0, np.inf])])
     False
@@ -40,13 +44,12 @@ def all_finite(arrays: Sequence[Any]) -> bool:
         return True
     xp = get_array_module(floats[0])
     with np.errstate(over="ignore", invalid="ignore"):  # a NaN or an overflow is the answer, not a warning
-        total = floats[0].sum(dtype=xp.float64)
-        for a in floats[1:]:
-            total = total + a.sum(dtype=xp.float64)
-        finite = math.isfinite(float(total))
-    if finite:
-        return True
-    # float64 arrays near 1e308 can overflow the sum: confirm element-wise before reporting
+        total = 0.0
+        for a in floats:
+            flat = a.reshape(-1)
+            total = total + xp.dot(flat, flat)
+        if math.isfinite(float(abs(total))):
+            return True
     return not any(not bool(get_array_module(a).isfinite(a).all()) for a in floats)
 
 
