@@ -133,12 +133,16 @@ def _monitored(logs: dict, monitor: str, who: str) -> float:
     return float(logs[monitor])
 
 
-def _check_state(state: Any, types: dict, who: str) -> None:
-    """A callback state must be a dict with exactly these keys, each of one of these types."""
-    if not isinstance(state, dict) or set(state) != set(types):
+def _check_state(state: Any, types: dict, who: str, optional: tuple = ()) -> None:
+    """A callback state must be a dict with these keys (``optional`` ones may be absent: checkpoints
+    written before they existed), each of one of these types."""
+    required = set(types) - set(optional)
+    if not isinstance(state, dict) or not required <= set(state) <= set(types):
         got = sorted(state) if isinstance(state, dict) else type(state).__name__
         raise CheckpointError(f"{who}.load_state_dict expected keys {sorted(types)}, got {got}")
     for key, allowed in types.items():
+        if key not in state:
+            continue
         value = state[key]
         if not isinstance(value, allowed) or isinstance(value, bool) and bool not in allowed:
             raise CheckpointError(f"{who}.load_state_dict: {key!r} should be "
@@ -215,12 +219,16 @@ class EarlyStopping(Callback):
 
     def load_state_dict(self, state: dict) -> None:
         _check_state(state, {"best": _NUMBER, "best_epoch": _EPOCH, "wait": (int,), "stopped_epoch": _EPOCH,
-                             "best_weights": (dict, type(None))}, "EarlyStopping")
-        weights = state["best_weights"]
+                             "best_weights": (dict, type(None))}, "EarlyStopping",
+                     optional=("stopped_epoch", "best_weights"))
+        weights = state.get("best_weights")
+        if weights is None and self.restore_best_weights and state["best_epoch"] is not None:
+            log.warning("EarlyStopping: this checkpoint predates saved best weights; the best weights seen "
+                        "after resuming will be restored, not those of epoch %s", state["best_epoch"])
         if weights is not None and not all(hasattr(v, "shape") for v in weights.values()):
             raise CheckpointError("EarlyStopping.load_state_dict: best_weights should map names to arrays")
         self.tracker.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
-        self.stopped_epoch = state["stopped_epoch"]
+        self.stopped_epoch = state.get("stopped_epoch")
         self._best_weights = None if weights is None else {k: v.copy() for k, v in weights.items()}
 
 

@@ -317,3 +317,13 @@ def test_manual_seed_makes_cpu_training_bit_reproducible():
     assert runs[0][0] == runs[1][0]
     for k, v in runs[0][1].items():
         np.testing.assert_array_equal(runs[1][1][k], v)
+
+
+def test_early_stopping_reads_a_checkpoint_from_before_best_weights_were_saved():
+    stop = EarlyStopping("loss", restore_best_weights=True)
+    stop.load_state_dict({"best": 0.5, "best_epoch": 2, "wait": 1})  # the format of earlier dlcore versions
+    assert stop.tracker.best == 0.5 and stop.wait == 1 and stop.state_dict()["best_weights"] is None
+    with pytest.raises(CheckpointError, match="expected keys"):
+        stop.load_state_dict({"best": 0.5})
+    with pytest.raises(CheckpointError, match="'wait' should be int, got bool"):
+        stop.load_state_dict({"best": 0.5, "best_epoch": 2, "wait": True})
