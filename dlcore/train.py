@@ -220,13 +220,15 @@ def _report(summary: str, use_bar: bool) -> None:
 
 def _what_is_nonfinite(value: float, params: list, buffers: list) -> str:
     """Which of the loss, the gradients (by parameter) and the buffers (BatchNorm statistics)."""
-    if not math.isfinite(value):
-        return f"the loss is {value}"
+    parts = [] if math.isfinite(value) else [f"the loss is {value}"]
     grads = nonfinite_names((name, p.grad.array) for name, p in params if p.grad is not None)
     if grads:
-        return f"the gradient of {', '.join(grads)} is NaN or Inf (the loss {value:.6g} is finite)"
+        parts.append(f"the gradient of {', '.join(grads)} is NaN or Inf")
     stats = nonfinite_names(buffers)
-    return f"the buffer {', '.join(stats)} (BatchNorm statistics) became NaN or Inf in the forward pass"
+    if stats:
+        parts.append(f"the buffer {', '.join(stats)} (e.g. BatchNorm statistics) became NaN or Inf in the forward pass")
+    text = "; ".join(parts)
+    return f"{text} while the loss {value:.6g} is finite" if math.isfinite(value) else text
 
 
 def _train_epoch(model, loss_fn, optimizer, loader, metric_fns, device, epoch, epochs, on_nonfinite,

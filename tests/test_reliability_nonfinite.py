@@ -87,7 +87,7 @@ def test_inf_input_with_finite_loss_is_caught_at_its_own_batch_naming_the_gradie
             callbacks=[snap, ModelCheckpoint(path)])
     batch, count = batch_of_row(X, y, row, 8, seed=2, epoch_index=1)
     message = str(info.value)
-    assert "the gradient of 0.weight is NaN or Inf (the loss" in message
+    assert "the gradient of 0.weight is NaN or Inf while the loss" in message
     assert f"at epoch 2, batch {batch} of {count}" in message
     assert dlcore.load(path)["epoch"] == 1  # the good checkpoint stays
     assert all_finite([p.array for p in model.parameters()])
@@ -142,6 +142,32 @@ def test_nan_batch_with_batchnorm_raises_at_that_batch_and_restores_the_statisti
     buffers = {k: v.numpy() for k, v in model.named_buffers()}
     assert np.isfinite(buffers["1.running_mean"]).all() and np.isfinite(buffers["1.running_var"]).all()
     assert int(buffers["1.num_batches_tracked"]) == 1  # batch 1 counted, batch 2 not
+
+
+class RunningMax(nn.Module):
+    """A buffer that tracks the largest input seen, in the forward pass (as BatchNorm tracks statistics)."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("running_max", np.zeros((), np.float32))
+
+    def forward(self, x):
+        if self.training:
+            self.running_max.array[...] = np.maximum(self.running_max.array, x.array.max())
+        return x
+
+
+def test_a_buffer_that_turns_non_finite_is_named_even_when_loss_and_gradients_are_finite():
+    X, y = blobs(16)
+    X[9, 0] = np.inf  # tanh(inf) = 1 and tanh'(inf) = 0: only the buffer sees the infinity
+    dlcore.manual_seed(0)
+    model = nn.Sequential(RunningMax(), nn.Tanh(), nn.Linear(2, 2))
+    with pytest.raises(NonFiniteLossError, match="at epoch 1, batch 2 of 2") as info:
+        fit(model, F.cross_entropy, dlcore.optim.SGD(model.parameters(), lr=0.1),
+            DataLoader(TensorDataset(X, y), batch_size=8), epochs=1, progress=False)
+    assert "the buffer 0.running_max (e.g. BatchNorm statistics) became NaN or Inf" in str(info.value)
+    assert "while the loss" in str(info.value) and "gradient" not in str(info.value)
+    assert np.isfinite(model[0].running_max.numpy())  # put back as it was before that batch
 
 
 def test_a_step_that_overflows_the_weights_is_named_and_never_checkpointed(tmp_path):
