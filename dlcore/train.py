@@ -28,7 +28,7 @@ import numpy as np
 
 from .autograd import no_grad
 from .backend import manual_seed, to_numpy
-from .callbacks import CHECKPOINT_KIND, Callback, EarlyStopping, History, ModelCheckpoint, TrainingRun
+from .callbacks import CHECKPOINT_KIND, Callback, EarlyStopping, History, ModelCheckpoint, TrainingRun  # noqa: F401
 from .data import DataLoader, TensorDataset
 from .errors import NonFiniteLossError, RangeError, ShapeError
 from .finite import all_finite, model_arrays, nonfinite_names
@@ -36,8 +36,7 @@ from .metrics import accuracy
 from .nn.module import Module
 from .validation import boolean, nonnegative_int, one_of, positive_int
 
-__all__ = ["History", "Callback", "EarlyStopping", "ModelCheckpoint", "TrainingRun", "fit", "evaluate", "predict",
-           "CHECKPOINT_KIND"]
+__all__ = ["History", "Callback", "EarlyStopping", "ModelCheckpoint", "fit", "evaluate", "predict"]
 
 log = logging.getLogger("dlcore.train")
 
