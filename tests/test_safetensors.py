@@ -4,6 +4,7 @@ damaged files are CheckpointErrors that never allocate more than the file holds.
 """
 
 import json
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -101,9 +102,15 @@ DAMAGED = [
 def test_damaged_safetensors_files_are_checkpoint_errors(tmp_path, payload, fragment):
     path = tmp_path / "bad.safetensors"
     path.write_bytes(payload)
-    with pytest.raises(CheckpointError) as info:
-        dlcore.load(path)
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointError) as info:
+            dlcore.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
     assert str(path) in str(info.value) and fragment in str(info.value), str(info.value)
+    assert peak < 2 * len(payload) + (1 << 20), f"{peak} bytes allocated for a {len(payload)}-byte file"
 
 
 def test_truncated_copies_of_a_real_file_are_all_refused(tmp_path):
