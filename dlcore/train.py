@@ -230,6 +230,28 @@ def _what_is_nonfinite(value: float, params: list, buffers: list) -> str:
     return f"{text} while the loss {value:.6g} is finite" if math.isfinite(value) else text
 
 
+def _guarded_step(model, loss_fn, optimizer, x, y, params, buffer_tensors) -> tuple:
+    """Forward, backward and the optimizer step, unless the loss, a gradient or a buffer is NaN/Inf:
+    then no step, no gradients, the buffers as before the forward pass. Returns (loss, output, problem)."""
+    before = [t.array.copy() for t in buffer_tensors]  # the forward pass updates BatchNorm statistics
+    out = model(x)
+    loss = loss_fn(out, y)
+    value = float(loss.item())
+    optimizer.zero_grad()
+    finite = math.isfinite(value)
+    if finite:
+        loss.backward()  # one fused check of every gradient and buffer
+        finite = all_finite([p.grad.array for _, p in params if p.grad is not None] + [t.array for t in buffer_tensors])
+    if finite:
+        optimizer.step()
+        return value, out, None
+    problem = _what_is_nonfinite(value, params, model_arrays(model)[1])
+    optimizer.zero_grad()
+    for t, saved in zip(buffer_tensors, before):
+        t.array[...] = saved
+    return value, out, problem
+
+
 def _train_epoch(model, loss_fn, optimizer, loader, metric_fns, device, epoch, epochs, on_nonfinite,
                  use_bar) -> dict:
     model.train()
@@ -247,22 +269,9 @@ def _train_epoch(model, loss_fn, optimizer, loader, metric_fns, device, epoch, e
     try:
         for b, batch in enumerate(loader, start=1):
             x, y = _on(batch, device)
-            before = [t.array.copy() for t in buffer_tensors]  # the forward pass updates BatchNorm statistics
-            out = model(x)
-            loss = loss_fn(out, y)
-            value = float(loss.item())
+            value, out, problem = _guarded_step(model, loss_fn, optimizer, x, y, params, buffer_tensors)
             n = x.shape[0]
-            optimizer.zero_grad()
-            finite = math.isfinite(value)
-            if finite:
-                loss.backward()
-                _, buffers = model_arrays(model)
-                finite = all_finite([p.grad.array for _, p in params if p.grad is not None] + [a for _, a in buffers])
-            if not finite:
-                problem = _what_is_nonfinite(value, params, model_arrays(model)[1])
-                optimizer.zero_grad()
-                for t, saved in zip(buffer_tensors, before):
-                    t.array[...] = saved
+            if problem is not None:
                 _check_parameters(params, epoch, f"before batch {b}")
                 if on_nonfinite == "raise":
                     raise NonFiniteLossError(
@@ -273,7 +282,6 @@ def _train_epoch(model, loss_fn, optimizer, loader, metric_fns, device, epoch, e
                 if bar is not None:
                     bar.update(1)
                 continue
-            optimizer.step()
             total_loss += value * n
             seen += n
             for name, fn in metric_fns.items():
