@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import gzip
 import os
+import stat
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from .errors import DlcoreError
+from .errors import DlcoreError, RangeError
+from .validation import boolean, finite_number, nonnegative_int, one_of, positive_int
 
 __all__ = [
     "IDXFormatError",
@@ -57,10 +59,19 @@ def linear(n: int = 100, w: float = 2.0, b: float = 1.0, noise: float = 0.1,
     >>> bool(np.allclose(y, 3.0 * X - 1.0))
     True
     """
-    rng = np.random.default_rng(seed)
+    n = positive_int(n, "linear", "n")
+    w, b = finite_number(w, "linear", "w"), finite_number(b, "linear", "b")
+    noise = finite_number(noise, "linear", "noise", low=0.0)
+    rng = np.random.default_rng(_seed(seed, "linear"))
     x = rng.uniform(-1.0, 1.0, size=(n, 1))
     y = w * x + b + noise * rng.standard_normal((n, 1))
     return x.astype(np.float32), y.astype(np.float32)
+
+
+def _seed(seed, who: str):
+    if seed is not None:
+        nonnegative_int(seed, who, "seed (or None)")
+    return seed
 
 
 # The TensorFlow Playground's classification generators (playground/src/dataset.ts), with
@@ -119,13 +130,11 @@ def playground(name: str = "spiral", n: int = 500, noise: float = 0.0,
     ``name`` is "circle", "xor", "gauss" or "spiral"; ``noise`` is the Playground's noise slider
     divided by 100 (0 to 0.5). Points lie in about [-6, 6]^2, as in the Playground.
     """
-    try:
-        gen = _PLAYGROUND[name]
-    except KeyError:
-        raise ValueError(f"playground() expected name in {PLAYGROUND_DATASETS}, got {name!r}") from None
-    if n < 2:
-        raise ValueError(f"playground() expected n >= 2, got {n}")
-    X, y = gen(int(n), float(noise), np.random.default_rng(seed))
+    gen = _PLAYGROUND[one_of(name, PLAYGROUND_DATASETS, "playground", "name")]
+    if positive_int(n, "playground", "n") < 2:
+        raise RangeError(f"playground expected n >= 2 (two classes), got {n}")
+    noise = finite_number(noise, "playground", "noise", low=0.0)
+    X, y = gen(int(n), noise, np.random.default_rng(_seed(seed, "playground")))
     return X.astype(np.float32), y.astype(np.int64)
 
 
@@ -152,6 +161,7 @@ def digits(images: bool = False) -> tuple[np.ndarray, np.ndarray]:
 
     ``X`` is (1797, 64) float32, or (1797, 1, 8, 8) with ``images=True``; ``y`` (1797,) int64.
     """
+    images = boolean(images, "digits", "images")
     bunch = _sklearn_datasets().load_digits()
     X = (bunch.data / 16.0).astype(np.float32)
     if images:
@@ -175,16 +185,35 @@ _IDX_DTYPES = {
 }
 
 
-def _read_bytes(path: Path) -> bytes:
-    with open(path, "rb") as f:
-        head = f.read(2)
-    if head != b"\x1f\x8b":  # not gzip: read as is, whatever the name says
-        return path.read_bytes()
-    try:
-        with gzip.open(path, "rb") as f:
-            return f.read()
-    except (EOFError, OSError, zlib.error) as exc:
-        raise IDXFormatError(f"read_idx: {path} is a damaged or truncated gzip file ({exc})") from None
+_GZIP_RATIO = 1032  # deflate's best case: no gzip file of S bytes holds more than ~1032 S bytes
+_CHUNK = 1 << 22
+
+
+def _read_upto(stream, n: int) -> bytes:
+    """Up to ``n`` bytes, in chunks, so a short file never makes us allocate its header's claim."""
+    parts, got = [], 0
+    while got < n:
+        chunk = stream.read(min(_CHUNK, n - got))
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
+def _check_header(path: Path, head: bytes, expect_magic: int | None) -> tuple[np.dtype, int]:
+    if len(head) < 4:
+        raise IDXFormatError(f"read_idx: {path} is {len(head)} bytes, too short for an IDX header")
+    magic = int.from_bytes(head[:4], "big")
+    zero, type_code, ndim = head[0] << 8 | head[1], head[2], head[3]
+    if zero != 0 or type_code not in _IDX_DTYPES or ndim == 0:
+        raise IDXFormatError(
+            f"read_idx: {path} is not an IDX file (magic number 0x{magic:08x}; expected "
+            f"0x0000TTNN with type TT in {{08,09,0b,0c,0d,0e}} and NN >= 1 dimensions)")
+    if expect_magic is not None and magic != expect_magic:
+        raise IDXFormatError(
+            f"read_idx: {path} has magic number 0x{magic:08x}, expected 0x{expect_magic:08x}")
+    return _IDX_DTYPES[type_code], ndim
 
 
 def read_idx(path: "str | os.PathLike", expect_magic: int | None = None) -> np.ndarray:
@@ -193,34 +222,49 @@ def read_idx(path: "str | os.PathLike", expect_magic: int | None = None) -> np.n
     The header is checked: two zero bytes, a known type byte, the number of dimensions, then
     the sizes; the file must hold exactly ``prod(sizes)`` items after it. ``expect_magic``
     (e.g. ``0x00000803`` for MNIST images, ``0x00000801`` for labels) pins type and rank.
-    Raises :class:`IDXFormatError` (a ``ValueError``) naming the file otherwise.
+    Only the header is read before that check, and the data size it declares is checked
+    against the file's size (for gzip, against what deflate can hold) before anything is
+    allocated; devices and FIFOs are refused unopened. Raises :class:`IDXFormatError` (a
+    ``ValueError``) naming the file otherwise.
     """
     path = Path(path)
-    data = _read_bytes(path)
-    if len(data) < 4:
-        raise IDXFormatError(f"read_idx: {path} is {len(data)} bytes, too short for an IDX header")
-    magic = int.from_bytes(data[:4], "big")
-    zero, type_code, ndim = data[0] << 8 | data[1], data[2], data[3]
-    if zero != 0 or type_code not in _IDX_DTYPES or ndim == 0:
-        raise IDXFormatError(
-            f"read_idx: {path} is not an IDX file (magic number 0x{magic:08x}; expected "
-            f"0x0000TTNN with type TT in {{08,09,0b,0c,0d,0e}} and NN >= 1 dimensions)")
-    if expect_magic is not None and magic != expect_magic:
-        raise IDXFormatError(
-            f"read_idx: {path} has magic number 0x{magic:08x}, expected 0x{expect_magic:08x}")
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise IDXFormatError(f"read_idx: {path} is truncated inside its header "
-                             f"({len(data)} bytes, header needs {header})")
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    dtype = _IDX_DTYPES[type_code]
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(data) != expected:
-        what = "truncated" if len(data) < expected else "longer than its header says"
-        raise IDXFormatError(
-            f"read_idx: {path} is {what}: shape {shape} of {dtype.name} needs {expected} bytes, "
-            f"file has {len(data)}")
-    array = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+    info = os.stat(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise IDXFormatError(f"read_idx: {path} is not a regular file (a folder, device or FIFO?); refused unread")
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        stream = gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw
+        try:
+            dtype, ndim = _check_header(path, _read_upto(stream, 4), expect_magic)
+            header = 4 + 4 * ndim
+            dims = _read_upto(stream, 4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise IDXFormatError(f"read_idx: {path} is truncated inside its header "
+                                     f"({4 + len(dims)} bytes, header needs {header})")
+            shape = tuple(int.from_bytes(dims[4 * i: 4 * i + 4], "big") for i in range(ndim))
+            count = 1
+            for n in shape:
+                count *= n
+            expected = header + count * dtype.itemsize
+            limit = _GZIP_RATIO * info.st_size + 1024 if gzipped else info.st_size
+            if expected > limit:
+                raise IDXFormatError(
+                    f"read_idx: {path} is truncated: shape {shape} of {dtype.name} needs {expected} bytes, "
+                    f"{'a gzip file of ' if gzipped else 'file has '}{info.st_size} bytes"
+                    f"{' cannot hold that many' if gzipped else ''}")
+            data = _read_upto(stream, expected - header + 1)  # one more byte shows trailing data
+        except (EOFError, OSError, zlib.error) as exc:
+            raise IDXFormatError(f"read_idx: {path} is a damaged or truncated gzip file ({exc})") from None
+        finally:
+            if gzipped:
+                stream.close()
+    got = header + len(data)
+    if got != expected:
+        what = "truncated" if got < expected else "longer than its header says"
+        raise IDXFormatError(f"read_idx: {path} is {what}: shape {shape} of {dtype.name} needs {expected} bytes, "
+                             f"file has {'more' if got > expected else got}")
+    array = np.frombuffer(data, dtype=dtype).reshape(shape)
     return array.astype(dtype.newbyteorder("="))
 
 
@@ -246,8 +290,7 @@ def mnist(root: "str | os.PathLike | None" = None, split: str = "train") -> tupl
     environment variable ``DLCORE_DATA``. Returns images (N, 1, 28, 28) float32 in [0, 1] and
     labels (N,) int64. Nothing is downloaded.
     """
-    if split not in _MNIST_FILES:
-        raise ValueError(f"mnist() expected split 'train' or 'test', got {split!r}")
+    one_of(split, tuple(_MNIST_FILES), "mnist", "split")
     if root is None:
         root = os.environ.get("DLCORE_DATA")
         if not root:

@@ -28,6 +28,12 @@ class CheckpointError(DlcoreError, ValueError):
     """A checkpoint file is truncated, foreign, pickled or of an unknown version."""
 
 
+class StateDictError(CheckpointError, ShapeError, DTypeError):
+    """A state dict does not fit a module (keys, shapes, dtypes or values): nothing was loaded.
+
+    Catch it as ``CheckpointError``, ``ShapeError`` or ``DTypeError``."""
+
+
 class RangeError(DlcoreError, ValueError):
     """An input holds values outside the range an op accepts (class targets, probabilities)."""
 

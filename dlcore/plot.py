@@ -130,8 +130,6 @@ def plot_decision_boundary(model: Any, X: Any, y: Any, path: "str | os.PathLike"
     ``X`` is (N, 2) in the plane drawn; ``transform`` (e.g. a fitted scaler's ``transform``)
     maps grid points to the model's inputs if the model was trained on transformed data.
     """
-    from .train import predict  # train sits beside plot; imported here to keep import light
-
     X = to_numpy(as_array(X)).astype(np.float64)
     y = to_numpy(as_array(y)).reshape(-1)
     if X.ndim != 2 or X.shape[1] != 2:
@@ -140,7 +138,7 @@ def plot_decision_boundary(model: Any, X: Any, y: Any, path: "str | os.PathLike"
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
     grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
     inputs = grid if transform is None else to_numpy(as_array(transform(grid)))
-    prob = _positive_probability(predict(model, inputs.astype(np.float32), batch_size=8192))
+    prob = _positive_probability(_eval_outputs(model, inputs.astype(np.float32)))
 
     from matplotlib.colors import LinearSegmentedColormap
 
@@ -163,6 +161,23 @@ def plot_decision_boundary(model: Any, X: Any, y: Any, path: "str | os.PathLike"
 
 
 # --------------------------------------------------------------------------- CNN pictures
+def _eval_outputs(model: Any, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+    """The model's outputs for ``X`` (eval mode, no_grad, in batches) as one NumPy array.
+
+    (plot sits beside train, which imports the callbacks that import plot: no ``predict`` here.)
+    """
+    from .tensor import tensor
+
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            return np.concatenate([to_numpy(model(tensor(X[i:i + batch_size], device=model.device)).array)
+                                   for i in range(0, len(X), batch_size)])
+    finally:
+        model.train(was_training)
+
+
 def _grid_shape(count: int, max_cols: int = 8) -> tuple[int, int]:
     cols = min(count, max_cols)
     return math.ceil(count / cols), cols

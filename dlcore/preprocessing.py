@@ -16,14 +16,16 @@ dtype (statistics are computed in float64).
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
 
 from .backend import device_of, get_array_module, is_gpu_array, to_device, to_numpy
 from .data import as_array as _raw
-from .errors import ShapeError
+from .errors import DTypeError, RangeError, ShapeError
 from .tensor import Tensor
+from .validation import boolean, finite_number
 
 __all__ = ["MinMaxScaler", "StandardScaler", "PCA", "train_test_split"]
 
@@ -32,6 +34,7 @@ class _Transformer:
     """fit / transform / fit_transform / inverse_transform around two hooks on 2-D float64 data."""
 
     _fitted_attr = ""  # an attribute set by fit; checked before transform
+    _allows_nan = True  # NaN is ignored in fit and kept in transform, as scikit-learn's scalers do
 
     def fit(self, X: Any) -> "_Transformer":
         X = self._check(X, "fit")
@@ -50,10 +53,21 @@ class _Transformer:
 
     # ---------------------------------------------------------------- helpers
     def _check(self, X: Any, what: str) -> Any:
+        """2-D, numeric, at least one sample and one feature, no infinities; NaN only where allowed."""
+        who = f"{type(self).__name__}.{what}"
         X = _raw(X)
         if X.ndim != 2:
-            raise ShapeError(f"{type(self).__name__}.{what} expected a 2-D array (samples, features), "
-                             f"got shape {tuple(X.shape)}")
+            raise ShapeError(f"{who} expected a 2-D array (samples, features), got shape {tuple(X.shape)}")
+        if X.dtype.kind not in "biuf":
+            raise DTypeError(f"{who} expected real numbers, got dtype {X.dtype}")
+        if X.shape[0] == 0 or X.shape[1] == 0:
+            raise ShapeError(f"{who} expected at least one sample and one feature, got shape {tuple(X.shape)}")
+        if X.dtype.kind == "f":
+            xp = get_array_module(X)
+            if bool(xp.isinf(X).any()):
+                raise RangeError(f"{who} got an infinite value; only finite numbers (and NaN, ignored) are accepted")
+            if not self._allows_nan and bool(xp.isnan(X).any()):
+                raise RangeError(f"{who} got NaN; {type(self).__name__} needs complete data (impute it first)")
         return X
 
     def _apply(self, X: Any, what: str, fn) -> Any:
@@ -89,14 +103,20 @@ class MinMaxScaler(_Transformer):
     _fitted_attr = "data_min_"
 
     def __init__(self, feature_range: tuple[float, float] = (0.0, 1.0)) -> None:
-        lo, hi = feature_range
+        if not isinstance(feature_range, (tuple, list)) or len(feature_range) != 2:
+            raise RangeError(f"MinMaxScaler expected feature_range to be a pair (lo, hi), got {feature_range!r}")
+        lo = finite_number(feature_range[0], "MinMaxScaler", "feature_range[0]")
+        hi = finite_number(feature_range[1], "MinMaxScaler", "feature_range[1]")
         if not lo < hi:
-            raise ValueError(f"MinMaxScaler expected feature_range (lo, hi) with lo < hi, got {feature_range}")
+            raise RangeError(f"MinMaxScaler expected feature_range (lo, hi) with lo < hi, got {feature_range}")
         self.feature_range = (float(lo), float(hi))
 
     def _fit(self, X: Any) -> None:
-        self.data_min_ = X.min(axis=0)
-        self.data_max_ = X.max(axis=0)
+        xp = get_array_module(X)
+        with warnings.catch_warnings():  # an all-NaN feature gives NaN statistics, as in scikit-learn
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self.data_min_ = xp.nanmin(X, axis=0)
+            self.data_max_ = xp.nanmax(X, axis=0)
         lo, hi = self.feature_range
         self.scale_ = (hi - lo) / _nonzero(self.data_max_ - self.data_min_)
         self.min_ = lo - self.data_min_ * self.scale_
@@ -119,9 +139,12 @@ class StandardScaler(_Transformer):
     _fitted_attr = "mean_"
 
     def _fit(self, X: Any) -> None:
-        self.mean_ = X.mean(axis=0)
-        self.var_ = X.var(axis=0)
-        self.scale_ = _nonzero(get_array_module(X).sqrt(self.var_))
+        xp = get_array_module(X)
+        with warnings.catch_warnings():  # an all-NaN feature gives NaN statistics, as in scikit-learn
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self.mean_ = xp.nanmean(X, axis=0)
+            self.var_ = xp.nanvar(X, axis=0)
+        self.scale_ = _nonzero(xp.sqrt(self.var_))
 
     def _transform(self, X: Any) -> Any:
         self._width(X, self._n_features, "transform")
@@ -143,10 +166,13 @@ class PCA(_Transformer):
     """
 
     _fitted_attr = "components_"
+    _allows_nan = False
 
     def __init__(self, n_components: "int | float | None" = None, whiten: bool = False) -> None:
+        if n_components is not None and (isinstance(n_components, bool) or not isinstance(n_components, (int, float))):
+            raise RangeError(f"PCA expected n_components to be an int, a float in (0, 1) or None, got {n_components!r}")
         self.n_components = n_components
-        self.whiten = bool(whiten)
+        self.whiten = boolean(whiten, "PCA", "whiten")
 
     def _fit(self, X: Any) -> None:
         xp = get_array_module(X)
@@ -176,7 +202,7 @@ class PCA(_Transformer):
             return int(min(np.searchsorted(ratio, k) + 1, limit))
         if isinstance(k, (int, np.integer)) and 1 <= k <= limit:
             return int(k)
-        raise ValueError(f"PCA expected n_components in 1..{limit}, a float in (0, 1) or None, got {k!r}")
+        raise RangeError(f"PCA expected n_components in 1..{limit}, a float in (0, 1) or None, got {k!r}")
 
     def _std(self, X: Any) -> Any:
         xp = get_array_module(X)
@@ -208,19 +234,21 @@ def train_test_split(*arrays: Any, test_size: "float | int" = 0.25, stratify: An
     (3, 2)
     """
     if not arrays:
-        raise ValueError("train_test_split expected at least one array")
+        raise RangeError("train_test_split expected at least one array")
     n = len(arrays[0])
     for a in arrays[1:]:
         if len(a) != n:
             raise ShapeError(f"train_test_split expected arrays of equal length, got {[len(a) for a in arrays]}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise RangeError(f"train_test_split expected seed to be an int >= 0 or None, got {seed!r}")
     if isinstance(test_size, float) and 0.0 < test_size < 1.0:
         n_test = math.ceil(test_size * n)
     elif isinstance(test_size, (int, np.integer)) and not isinstance(test_size, bool) and 0 < test_size < n:
         n_test = int(test_size)
     else:
-        raise ValueError(f"train_test_split expected test_size in (0, 1) or 1..{n - 1}, got {test_size!r}")
+        raise RangeError(f"train_test_split expected test_size in (0, 1) or 1..{n - 1}, got {test_size!r}")
     if not 0 < n_test < n:
-        raise ValueError(f"train_test_split: test_size={test_size} leaves an empty part of {n} samples")
+        raise RangeError(f"train_test_split: test_size={test_size} leaves an empty part of {n} samples")
     rng = np.random.default_rng(seed)
     if stratify is None:
         perm = rng.permutation(n)

@@ -2,8 +2,10 @@
 
 A checkpoint holds nested dicts and lists of arrays, tensors, numbers, strings and None.
 Arrays go into the zip archive as ``.npy`` members; the structure goes into one JSON member
-(``__dlcore__``) with a format version. Loading uses ``allow_pickle=False``, so a file that
-carries pickled objects is rejected and nothing in it runs.
+(``__dlcore__``) with a format version. Loading reads each ``.npy`` header itself
+(:mod:`dlcore.archive`): object arrays, and so pickled data, are refused and nothing in the file
+runs, and no size is allocated before it is checked against the file. Paths ending in
+``.safetensors`` use that format instead (:mod:`dlcore.safetensors_io`).
 
     >>> import numpy as np, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "ckpt.npz")
@@ -16,14 +18,18 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import tempfile
 import zipfile
-from typing import Any
+import zlib
+from typing import Any, Callable
 
 import numpy as np
 
-from .backend import is_gpu_array, to_numpy
-from .errors import CheckpointError
+from .archive import Archive, check_regular_file
+from .backend import Device, device, is_gpu_array, to_device, to_numpy
+from .errors import CheckpointError, RangeError
+from .safetensors_io import SAFETENSORS_SUFFIX, flat_arrays, read_safetensors, write_safetensors
 from .tensor import Tensor
 
 FORMAT = "dlcore-checkpoint"
@@ -60,36 +66,36 @@ def _encode(obj: Any, arrays: dict, where: str) -> Any:
     raise TypeError(f"save: cannot store {type(obj).__name__} at {where}; use arrays, numbers, strings, lists and dicts")
 
 
-def _decode(obj: Any, archive: Any, path: str) -> Any:
+MAX_DEPTH = 100  # nesting of the saved structure; deeper metadata is refused, not recursed into
+
+
+def _decode(obj: Any, archive: Archive, path: str, depth: int, seen: set) -> Any:
+    if depth > MAX_DEPTH:
+        raise CheckpointError(f"load: {path} is damaged: its structure is nested deeper than {MAX_DEPTH} levels")
     if isinstance(obj, dict):
-        if set(obj) == {_REF}:
-            try:
-                return archive[obj[_REF]]
-            except KeyError:
-                raise CheckpointError(f"load: {path} is damaged: array {obj[_REF]!r} is missing") from None
-            except ValueError as exc:  # an object array needs pickle
-                raise CheckpointError(f"load: {path} holds pickled objects, which dlcore never loads ({exc})") from None
-        return {k: _decode(v, archive, path) for k, v in obj.items()}
+        if _REF in obj:
+            key = obj[_REF]
+            if len(obj) != 1 or not isinstance(key, str) or key in seen:
+                raise CheckpointError(f"load: {path} is damaged: bad or repeated array reference {obj!r:.80}")
+            seen.add(key)
+            return archive.array(key)
+        return {k: _decode(v, archive, path, depth + 1, seen) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_decode(v, archive, path) for v in obj]
+        return [_decode(v, archive, path, depth + 1, seen) for v in obj]
     return obj
 
 
-def save(obj: Any, path: "str | os.PathLike") -> None:
-    """Write ``obj`` to ``path`` atomically: a temp file in the same folder, fsync, then rename.
+def write_atomically(path: "str | os.PathLike", write: Callable[[Any], None]) -> None:
+    """Call ``write(file)`` on a temp file in ``path``'s folder, fsync it, then rename it to ``path``.
 
     A crash mid-save leaves any previous file at ``path`` intact.
     """
     path = os.fspath(path)
-    arrays: dict[str, np.ndarray] = {}
-    tree = _encode(obj, arrays, "checkpoint")
-    meta = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree})
-    arrays[_META] = np.frombuffer(meta.encode("utf-8"), dtype=np.uint8)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1] or ".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -104,46 +110,99 @@ def save(obj: Any, path: "str | os.PathLike") -> None:
         os.close(dir_fd)
 
 
-def _what_is(path: str) -> str:
+def save(obj: Any, path: "str | os.PathLike") -> None:
+    """Write ``obj`` to ``path`` atomically: a temp file in the same folder, fsync, then rename.
+
+    A path ending in ``.safetensors`` gets the safetensors format (a flat dict of arrays, e.g.
+    a ``state_dict``, readable by ``safetensors.torch.load_file``); any other path an ``.npz``
+    checkpoint that holds nested dicts and lists too. A crash mid-save leaves any previous file
+    at ``path`` intact.
+    """
+    path = os.fspath(path)
+    if path.endswith(SAFETENSORS_SUFFIX):
+        tensors = flat_arrays(obj, "save")
+        write_atomically(path, lambda f: write_safetensors(f, tensors))
+        return
+    arrays: dict[str, np.ndarray] = {}
+    tree = _encode(obj, arrays, "checkpoint")
+    meta = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree})
+    arrays[_META] = np.frombuffer(meta.encode("utf-8"), dtype=np.uint8)
+    write_atomically(path, lambda f: np.savez(f, **arrays))
+
+
+def _what_is(head: bytes) -> str:
     """Why a file that is not a zip archive cannot be a checkpoint, judged from its first bytes."""
-    with open(path, "rb") as f:
-        head = f.read(4)
     if not head:
         return "is empty (0 bytes); dlcore.save never leaves a partial file, so something else cut it short"
-    if head.startswith(b"PK"):
-        return "is truncated or corrupt: a zip archive without its central directory (an interrupted copy?)"
     if head[:1] == b"\x80" or head[:1] in (b"(", b"]", b"}"):
         return "is a pickle file, not a dlcore checkpoint: dlcore never unpickles, since that can run code from the file"
     return "is not a dlcore checkpoint (not an .npz archive; pickle files are refused)"
 
 
-def load(path: "str | os.PathLike") -> Any:
-    """Read a checkpoint written by :func:`save`. Arrays come back as NumPy arrays on the CPU.
+_BROKEN = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, KeyError, IndexError,
+           UnicodeDecodeError, struct.error, OverflowError, NotImplementedError, RuntimeError, zlib.error,
+           RecursionError, SyntaxError, TypeError)
 
-    Raises :class:`~dlcore.errors.CheckpointError` for a truncated, foreign, pickled or
-    newer-version file, and FileNotFoundError for a missing one.
+
+def _load_npz(path: str) -> Any:
+    with open(path, "rb") as f:
+        head = f.read(4)
+        if not head.startswith(b"PK"):
+            raise CheckpointError(f"load: {path} {_what_is(head)}")
+        f.seek(0)
+        try:
+            with Archive(path, f) as archive:
+                if _META not in archive.names:
+                    if any(name.endswith(".pkl") for name in archive.members):
+                        raise CheckpointError(f"load: {path} holds pickled data (a PyTorch torch.save file?); "
+                                              "dlcore reads only dlcore.save files and never unpickles")
+                    raise CheckpointError(f"load: {path} is an .npz archive but not a dlcore checkpoint "
+                                          f"(no {_META} entry)")
+                meta = archive.array(_META)
+                if meta.dtype != np.uint8 or meta.ndim != 1:
+                    raise CheckpointError(f"load: {path} is damaged: its {_META} entry is not JSON bytes")
+                meta = json.loads(bytes(meta).decode("utf-8"))
+                if not isinstance(meta, dict) or "tree" not in meta:
+                    raise CheckpointError(f"load: {path} is damaged: its metadata is a {type(meta).__name__} "
+                                          "without a tree")
+                if meta.get("format") != FORMAT:
+                    raise CheckpointError(f"load: {path} has format {meta.get('format')!r}, expected {FORMAT!r}")
+                if meta.get("version") != VERSION:
+                    raise CheckpointError(f"load: {path} has format version {meta.get('version')!r:.40}, "
+                                          f"this dlcore reads version {VERSION}")
+                return _decode(meta["tree"], archive, path, 0, set())
+        except CheckpointError:
+            raise
+        except _BROKEN as exc:
+            raise CheckpointError(f"load: {path} is truncated or corrupt ({type(exc).__name__}: {exc!s:.200})") from None
+
+
+def _moved(obj: Any, dev: Device) -> Any:
+    if isinstance(obj, dict):
+        return {k: _moved(v, dev) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_moved(v, dev) for v in obj]
+    return to_device(obj, dev) if isinstance(obj, np.ndarray) else obj
+
+
+def load(path: "str | os.PathLike", map_location: "str | Device | None" = None, weights_only: bool = True) -> Any:
+    """Read a file written by :func:`save` (``.npz``) or any ``.safetensors`` file.
+
+    Arrays come back as NumPy arrays on the CPU, or on ``map_location`` ("cpu", "cuda",
+    "cuda:1" or a Device), as with ``torch.load``. ``weights_only`` is accepted for PyTorch's
+    sake: dlcore only ever loads data (numbers, strings, arrays), never pickled objects, so
+    ``weights_only=True`` always holds and False changes nothing. Raises
+    :class:`~dlcore.errors.CheckpointError` for a truncated, foreign, pickled, hostile or
+    newer-version file (without allocating more than a small multiple of the file's size),
+    and FileNotFoundError for a missing one.
     """
     path = os.fspath(path)
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"load: {path} is a folder, not a checkpoint file")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"load: {path} does not exist")
-    if not zipfile.is_zipfile(path):
-        raise CheckpointError(f"load: {path} {_what_is(path)}")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            if _META not in archive.files:
-                if any(name.endswith(".pkl") for name in archive.files):
-                    raise CheckpointError(f"load: {path} holds pickled data (a PyTorch torch.save file?); "
-                                          "dlcore reads only dlcore.save files and never unpickles")
-                raise CheckpointError(f"load: {path} is an .npz archive but not a dlcore checkpoint (no {_META} entry)")
-            meta = json.loads(bytes(archive[_META]).decode("utf-8"))
-            if meta.get("format") != FORMAT:
-                raise CheckpointError(f"load: {path} has format {meta.get('format')!r}, expected {FORMAT!r}")
-            if meta.get("version") != VERSION:
-                raise CheckpointError(f"load: {path} has format version {meta.get('version')}, this dlcore reads version {VERSION}")
-            return _decode(meta["tree"], archive, path)
-    except CheckpointError:
-        raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"load: {path} is truncated or corrupt ({type(exc).__name__}: {exc})") from None
+    if map_location is not None and not isinstance(map_location, (str, Device)):
+        raise RangeError(f"load expected map_location to be None, 'cpu', 'cuda[:N]' or a Device, got "
+                         f"{type(map_location).__name__}; dlcore does not take a function or a dict here")
+    dev = None if map_location is None else device(map_location)
+    if not isinstance(weights_only, bool):
+        raise RangeError(f"load expected weights_only to be True or False, got {weights_only!r}")
+    check_regular_file(path, "load")
+    result = read_safetensors(path) if path.endswith(SAFETENSORS_SUFFIX) else _load_npz(path)
+    return result if dev is None or dev.type == "cpu" else _moved(result, dev)

@@ -26,29 +26,45 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from . import serialization
 from .autograd import no_grad
-from .backend import get_rng_state, manual_seed, set_rng_state, to_numpy
-from .callbacks import Callback, EarlyStopping, History, ModelCheckpoint
+from .backend import manual_seed, to_numpy
+from .callbacks import CHECKPOINT_KIND, Callback, EarlyStopping, History, ModelCheckpoint, TrainingRun  # noqa: F401
 from .data import DataLoader, TensorDataset
-from .errors import CheckpointError, NonFiniteLossError, ShapeError
+from .errors import NonFiniteLossError, RangeError, ShapeError
+from .finite import all_finite, model_arrays, nonfinite_names
 from .metrics import accuracy
+from .nn.module import Module
+from .validation import boolean, nonnegative_int, one_of, positive_int
 
 __all__ = ["History", "Callback", "EarlyStopping", "ModelCheckpoint", "fit", "evaluate", "predict"]
 
 log = logging.getLogger("dlcore.train")
 
-CHECKPOINT_KIND = "dlcore.train.fit"
-
 
 # --------------------------------------------------------------------------- helpers
-def _loader(data: Any, batch_size: int | None, shuffle: bool, seed: int | None, device: Any) -> DataLoader:
+def _loader(data: Any, batch_size: int | None, shuffle: bool, seed: int | None, device: Any,
+            who: str = "fit: train_data") -> DataLoader:
     """A DataLoader from ``(X, y)`` (arrays or Tensors) on ``device``, or the given DataLoader."""
     if isinstance(data, DataLoader):
         return data
     if isinstance(data, (tuple, list)) and len(data) == 2:
         return DataLoader(TensorDataset(*data), batch_size=batch_size, shuffle=shuffle, seed=seed, device=device)
-    raise TypeError(f"expected (X, y) arrays/Tensors or a DataLoader, got {type(data).__name__}")
+    got = f"a {type(data).__name__} of {len(data)}" if isinstance(data, (tuple, list)) else type(data).__name__
+    raise RangeError(f"{who} expected (X, y) arrays/Tensors or a DataLoader, got {got}")
+
+
+def _check_run_objects(model: Any, loss_fn: Any, optimizer: Any, scheduler: Any, seed: Any) -> None:
+    """fit's objects, checked before anything runs."""
+    if not isinstance(model, Module):
+        raise RangeError(f"fit expected model to be a dlcore.nn.Module, got {type(model).__name__}")
+    if not callable(loss_fn):
+        raise RangeError(f"fit expected loss_fn to be a function such as F.cross_entropy, got {loss_fn!r:.60}")
+    if not all(hasattr(optimizer, a) for a in ("step", "zero_grad", "param_groups", "state_dict")):
+        raise RangeError(f"fit expected optimizer to be a dlcore.optim optimizer, got {type(optimizer).__name__}")
+    if scheduler is not None and not hasattr(scheduler, "step"):
+        raise RangeError(f"fit expected scheduler to be a learning-rate scheduler or None, got {type(scheduler).__name__}")
+    if seed is not None:
+        nonnegative_int(seed, "fit", "seed (or None)")
 
 
 def _on(batch: tuple, device: Any) -> tuple:
@@ -61,64 +77,17 @@ def _metric_fns(metrics: Sequence[Any] | None, loss_fn: Callable) -> dict[str, C
     fns: dict[str, Callable] = {}
     name = getattr(loss_fn, "__name__", type(loss_fn).__name__).lower()
     threshold = 0.0 if ("logit" in name or "logistic" in name) else None
+    if isinstance(metrics, str) or not (metrics is None or isinstance(metrics, (list, tuple))):
+        raise RangeError(f"fit/evaluate expected metrics to be a list or tuple such as ('accuracy',) or None, "
+                         f"got {metrics!r:.60}")
     for m in metrics or ():
         if m == "accuracy":
             fns["accuracy"] = lambda out, y: accuracy(out, y, threshold=threshold)
         elif callable(m):
             fns[getattr(m, "__name__", "metric")] = m
         else:
-            raise ValueError(f"fit: unknown metric {m!r}; use 'accuracy' or a callable fn(output, target)")
+            raise RangeError(f"fit/evaluate: unknown metric {m!r}; use 'accuracy' or a callable fn(output, target)")
     return fns
-
-
-class _Run:
-    """What callbacks see: the model, optimizer, scheduler, history, and a stop flag."""
-
-    def __init__(self, model: Any, optimizer: Any, scheduler: Any, history: History,
-                 callbacks: Sequence[Callback]) -> None:
-        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
-        self.history, self.callbacks = history, list(callbacks)
-        self.stop_training = False
-
-    def checkpoint(self, epoch: int) -> dict:
-        """Everything needed to resume after ``epoch`` completed epochs."""
-        return {
-            "kind": CHECKPOINT_KIND,
-            "epoch": int(epoch),
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
-            "history": {k: list(v) for k, v in self.history.items()},
-            "rng": get_rng_state(),
-            "callbacks": [cb.state_dict() for cb in self.callbacks],
-        }
-
-    def restore(self, path: "str | os.PathLike") -> int:
-        """Load a checkpoint written by :class:`ModelCheckpoint`; returns its epoch."""
-        state = serialization.load(path)
-        if not isinstance(state, dict) or state.get("kind") != CHECKPOINT_KIND:
-            raise CheckpointError(f"fit(resume_from={os.fspath(path)!r}): not a checkpoint written by "
-                                  f"ModelCheckpoint (no kind={CHECKPOINT_KIND!r})")
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if (state["scheduler"] is None) != (self.scheduler is None):
-            raise CheckpointError(f"fit(resume_from={os.fspath(path)!r}): the checkpoint "
-                                  f"{'has no' if state['scheduler'] is None else 'has a'} scheduler state, "
-                                  f"this run {'has' if self.scheduler is not None else 'has no'} scheduler")
-        if self.scheduler is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
-        self.history.clear()
-        self.history.update({k: list(v) for k, v in state["history"].items()})
-        set_rng_state(state["rng"])
-        saved = state.get("callbacks") or []
-        if len(saved) != len(self.callbacks):
-            log.warning("fit(resume_from=%s): the checkpoint has %d callback states and this run %d "
-                        "callbacks; callbacks start fresh", os.fspath(path), len(saved), len(self.callbacks))
-        else:
-            for cb, cb_state in zip(self.callbacks, saved):
-                if cb_state:
-                    cb.load_state_dict(cb_state)
-        return int(state["epoch"])
 
 
 def _use_bar(progress: bool) -> bool:
@@ -158,30 +127,46 @@ def fit(model: Any, loss_fn: Callable, optimizer: Any, train_data: Any, epochs: 
     - ``metrics``: ``("accuracy",)``, callables ``fn(output, target) -> float``, or None
       (regression). Training metrics average the batches; validation ones use all outputs.
     - ``seed``: seeds dlcore's generators (dropout) and fixes epoch e's shuffle to (seed, e).
-    - ``on_nonfinite``: "raise" (a :class:`~dlcore.errors.NonFiniteLossError` naming the epoch
-      and batch, before any checkpoint of that epoch) or "skip" (that batch makes no update).
+    - ``on_nonfinite``: every step checks the loss, every gradient and every buffer (BatchNorm
+      statistics) before the optimizer step, in one fused check. "raise" stops with a
+      :class:`~dlcore.errors.NonFiniteLossError` naming the epoch, the batch and what was
+      non-finite; "skip" drops that batch with nothing changed (parameters, buffers, optimizer
+      state). Either way no NaN reaches the weights or a checkpoint.
     - ``scheduler``: stepped once after every epoch.
-    - ``resume_from``: a :class:`ModelCheckpoint` file; training goes on after its epoch.
+    - ``resume_from``: a :class:`ModelCheckpoint` file; training goes on after its epoch. The
+      whole checkpoint is checked first: a bad one raises CheckpointError and changes nothing.
+    - ``callbacks``: called after each epoch in order, except that every :class:`ModelCheckpoint`
+      comes last, so a checkpoint holds the other callbacks' state after that epoch.
     - ``progress``: a tqdm bar per epoch (loss, samples/s) and a summary line per epoch, when
       stdout is a terminal; otherwise the summary goes to the ``dlcore.train`` logger (INFO).
 
     Returns the :class:`History`.
     """
-    if on_nonfinite not in ("raise", "skip"):
-        raise ValueError(f"fit expected on_nonfinite 'raise' or 'skip', got {on_nonfinite!r}")
-    if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
-        raise ValueError(f"fit expected batch_size >= 1 or None (full batch), got {batch_size!r}")
+    _check_run_objects(model, loss_fn, optimizer, scheduler, seed)
+    if resume_from is not None and not isinstance(resume_from, (str, os.PathLike)):
+        raise RangeError(f"fit expected resume_from to be a path or None, got {type(resume_from).__name__}")
+    positive_int(epochs, "fit", "epochs")
+    if batch_size is not None:
+        positive_int(batch_size, "fit", "batch_size (or None for the full batch)")
+    positive_int(eval_batch_size, "fit", "eval_batch_size")
+    one_of(on_nonfinite, ("raise", "skip"), "fit", "on_nonfinite")
+    boolean(progress, "fit", "progress")
     callbacks = list(callbacks)
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise RangeError(f"fit expected callbacks to be Callback instances, got {type(cb).__name__}")
     device = model.device
     train_loader = _loader(train_data, batch_size, shuffle=True, seed=seed, device=device)
-    val_loader = None if val_data is None else _loader(val_data, eval_batch_size, False, None, device)
+    val_loader = None if val_data is None else _loader(val_data, eval_batch_size, False, None, device,
+                                                       "fit: val_data")
     for what, loader in (("train_data", train_loader), ("val_data", val_loader)):
         if loader is not None and len(loader) == 0:
             why = ": an epoch would train on nothing and report a NaN loss" if what == "train_data" else ""
             raise ShapeError(f"fit: {what} is empty ({len(loader.dataset)} samples, 0 batches){why}")
     metric_fns = _metric_fns(metrics, loss_fn)
     history = History()
-    run = _Run(model, optimizer, scheduler, history, callbacks)
+    log_keys = ["loss", *metric_fns] + ([f"val_{k}" for k in ("loss", *metric_fns)] if val_loader else [])
+    run = TrainingRun(model, optimizer, scheduler, history, callbacks, log_keys=log_keys + ["lr", "time"])
 
     start = 0
     if resume_from is not None:
@@ -191,6 +176,8 @@ def fit(model: Any, loss_fn: Callable, optimizer: Any, train_data: Any, epochs: 
         manual_seed(seed)
 
     use_bar = _use_bar(progress)
+    # checkpoints run after the other callbacks, so they hold those callbacks' state after this epoch
+    epoch_end_order = sorted(callbacks, key=lambda cb: isinstance(cb, ModelCheckpoint))
     for cb in callbacks:
         cb.on_train_begin(run)
     try:
@@ -208,14 +195,8 @@ def fit(model: Any, loss_fn: Callable, optimizer: Any, train_data: Any, epochs: 
             logs["time"] = time.perf_counter() - t0
             samples_per_s = logs.pop("samples_per_s")
             history.append(logs)
-            summary = _format_logs(epoch, epochs, {**logs, "samples_per_s": samples_per_s})
-            if use_bar:
-                from tqdm.auto import tqdm
-
-                tqdm.write(summary, file=sys.stdout)
-            else:
-                log.info(summary)
-            for cb in callbacks:
+            _report(_format_logs(epoch, epochs, {**logs, "samples_per_s": samples_per_s}), use_bar)
+            for cb in epoch_end_order:  # checkpoints are written here, by ModelCheckpoint, last
                 cb.on_epoch_end(run, epoch, logs)
             if run.stop_training:
                 break
@@ -224,6 +205,51 @@ def fit(model: Any, loss_fn: Callable, optimizer: Any, train_data: Any, epochs: 
     for cb in callbacks:
         cb.on_train_end(run)
     return history
+
+
+def _report(summary: str, use_bar: bool) -> None:
+    """The one place an epoch's summary line is emitted."""
+    if use_bar:
+        from tqdm.auto import tqdm
+
+        tqdm.write(summary, file=sys.stdout)
+    else:
+        log.info(summary)
+
+
+def _what_is_nonfinite(value: float, params: list, buffers: list) -> str:
+    """Which of the loss, the gradients (by parameter) and the buffers (BatchNorm statistics)."""
+    parts = [] if math.isfinite(value) else [f"the loss is {value}"]
+    grads = nonfinite_names((name, p.grad.array) for name, p in params if p.grad is not None)
+    if grads:
+        parts.append(f"the gradient of {', '.join(grads)} is NaN or Inf")
+    stats = nonfinite_names(buffers)
+    if stats:
+        parts.append(f"the buffer {', '.join(stats)} (e.g. BatchNorm statistics) became NaN or Inf in the forward pass")
+    text = "; ".join(parts)
+    return f"{text} while the loss {value:.6g} is finite" if math.isfinite(value) else text
+
+
+def _guarded_step(model, loss_fn, optimizer, x, y, params, buffer_tensors) -> tuple:
+    """Forward, backward and the optimizer step, unless the loss, a gradient or a buffer is NaN/Inf:
+    then no step, no gradients, the buffers as before the forward pass. Returns (loss, output, problem)."""
+    before = [t.array.copy() for t in buffer_tensors]  # the forward pass updates BatchNorm statistics
+    out = model(x)
+    loss = loss_fn(out, y)
+    value = float(loss.item())
+    optimizer.zero_grad()
+    finite = math.isfinite(value)
+    if finite:
+        loss.backward()  # one fused check of every gradient and buffer
+        finite = all_finite([p.grad.array for _, p in params if p.grad is not None] + [t.array for t in buffer_tensors])
+    if finite:
+        optimizer.step()
+        return value, out, None
+    problem = _what_is_nonfinite(value, params, model_arrays(model)[1])
+    optimizer.zero_grad()
+    for t, saved in zip(buffer_tensors, before):
+        t.array[...] = saved
+    return value, out, problem
 
 
 def _train_epoch(model, loss_fn, optimizer, loader, metric_fns, device, epoch, epochs, on_nonfinite,
@@ -235,29 +261,27 @@ def _train_epoch(model, loss_fn, optimizer, loader, metric_fns, device, epoch, e
 
         bar = tqdm(total=len(loader), desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False,
                    file=sys.stdout, dynamic_ncols=True)
+    params = list(model.named_parameters())
+    buffer_tensors = [b for _, b in model.named_buffers()]
     total_loss, seen, skipped = 0.0, 0, 0
     sums = dict.fromkeys(metric_fns, 0.0)
     t0 = time.perf_counter()
     try:
         for b, batch in enumerate(loader, start=1):
             x, y = _on(batch, device)
-            out = model(x)
-            loss = loss_fn(out, y)
-            value = float(loss.item())
+            value, out, problem = _guarded_step(model, loss_fn, optimizer, x, y, params, buffer_tensors)
             n = x.shape[0]
-            if not math.isfinite(value):
+            if problem is not None:
+                _check_parameters(params, epoch, f"before batch {b}")
                 if on_nonfinite == "raise":
                     raise NonFiniteLossError(
-                        f"fit: the loss is {value} at epoch {epoch}, batch {b} of {len(loader)} "
-                        f"(learning rate too high, or bad inputs?); pass on_nonfinite='skip' to skip such batches")
+                        f"fit: {problem} at epoch {epoch}, batch {b} of {len(loader)} (learning rate too high, "
+                        f"or bad inputs?); nothing was updated; pass on_nonfinite='skip' to skip such batches")
                 skipped += 1
-                log.warning("fit: skipping batch %d of epoch %d: the loss is %s", b, epoch, value)
+                log.warning("fit: skipping batch %d of epoch %d: %s", b, epoch, problem)
                 if bar is not None:
                     bar.update(1)
                 continue
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
             total_loss += value * n
             seen += n
             for name, fn in metric_fns.items():
@@ -269,17 +293,28 @@ def _train_epoch(model, loss_fn, optimizer, loader, metric_fns, device, epoch, e
     finally:
         if bar is not None:
             bar.close()
+    _check_parameters(params, epoch, "after its last optimizer step")
     elapsed = time.perf_counter() - t0
     if skipped and skipped == len(loader):
         raise NonFiniteLossError(
-            f"fit: every batch of epoch {epoch} ({skipped} of {skipped}) had a non-finite loss, so on_nonfinite='skip' "
-            f"cannot make progress (are the weights or the data NaN?); stopping")
+            f"fit: every batch of epoch {epoch} ({skipped} of {skipped}) had a non-finite loss or gradient, so "
+            f"on_nonfinite='skip' cannot make progress (are the weights or the data NaN?); stopping")
     if skipped:
-        log.warning("fit: epoch %d skipped %d of %d batches with a non-finite loss", epoch, skipped, len(loader))
+        log.warning("fit: epoch %d skipped %d of %d batches with a non-finite loss or gradient", epoch, skipped,
+                    len(loader))
     logs = {"loss": total_loss / seen if seen else float("nan")}
     logs.update({k: (v / seen if seen else float("nan")) for k, v in sums.items()})
     logs["samples_per_s"] = seen / max(elapsed, 1e-9)
     return logs
+
+
+def _check_parameters(params: list, epoch: int, when: str) -> None:
+    """Finite gradients can still overflow a step (a huge learning rate): refuse to go on with NaN weights."""
+    if all_finite([p.array for _, p in params]):
+        return
+    bad = nonfinite_names((name, p.array) for name, p in params)
+    raise NonFiniteLossError(f"fit: the parameter {', '.join(bad)} became NaN or Inf in an optimizer step of epoch "
+                             f"{epoch} ({when}) although its gradients were finite: lower the learning rate")
 
 
 # --------------------------------------------------------------------------- evaluate / predict
@@ -323,13 +358,15 @@ def evaluate(model: Any, data: Any, loss_fn: Callable | None = None, batch_size:
 
     >>> # evaluate(model, (X_test, y_test), F.cross_entropy) -> {"loss": 0.07, "accuracy": 0.981}
     """
+    positive_int(batch_size, "evaluate", "batch_size")
     device = model.device
-    loader = _loader(data, batch_size, False, None, device)
+    loader = _loader(data, batch_size, False, None, device, "evaluate: data")
     return _evaluate(model, loader, loss_fn, _metric_fns(metrics, loss_fn), device)
 
 
 def predict(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
     """The model's outputs for ``X`` as a NumPy array (eval mode, no_grad, batch by batch)."""
+    positive_int(batch_size, "predict", "batch_size")
     device = model.device
     loader = DataLoader(TensorDataset(X), batch_size=batch_size, device=device)
     return _outputs(model, loader, device)[0]

@@ -9,11 +9,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dlcore"
 RANK = {
     "errors": 0, "backend": 0, "cpu": 0,
     "cuda": 1,
-    "autograd": 2, "tensor": 2, "ops": 2, "serialization": 2,
+    "autograd": 2, "tensor": 2, "ops": 2, "serialization": 2, "archive": 2, "safetensors_io": 2,
     "functional": 3,
     "nn": 4, "models": 4,
     "optim": 5,
     "data": 6, "datasets": 6, "preprocessing": 6, "metrics": 6, "callbacks": 6, "train": 6, "plot": 6, "onnx": 6,
+    "finite": 6, "resume": 6, "validation": 0,
     "bench": 7,
 }
 
@@ -62,3 +63,102 @@ def test_no_module_imports_from_a_layer_above_it():
             if RANK[other] > RANK[own]:
                 offences.append(f"{path.relative_to(PACKAGE.parent)} ({own}) imports {other}")
     assert not offences, "\n".join(offences)
+
+
+# --------------------------------------------------------------------------- import circles
+GRAPH_CORE_RANK = 2  # autograd, tensor, ops (and files split from them) form one unit and may import each other
+NOT_GRAPH_CORE = {"serialization", "archive", "safetensors_io"}
+
+
+def _module_name(path: Path) -> tuple:
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return parts[:-1] if parts[-1] == "__init__" else parts
+
+
+def _is_module(parts: tuple) -> bool:
+    base = PACKAGE.joinpath(*parts) if parts else PACKAGE
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
+
+
+def _imports(path: Path) -> set:
+    """The dlcore modules that ``path`` imports (module level or inside functions), as part tuples."""
+    own = _module_name(path)
+    package = own if path.name == "__init__.py" else own[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - (node.level - 1)] if node.level > 1 else package
+            elif (node.module or "").split(".")[0] == "dlcore":
+                base = ()
+                node_module = node.module.split(".", 1)[1] if "." in node.module else ""
+                target = tuple(node_module.split(".")) if node_module else ()
+                found.update(_targets(target, node.names))
+                continue
+            else:
+                continue
+            target = base + (tuple(node.module.split(".")) if node.module else ())
+            found.update(_targets(target, node.names))
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("dlcore."):
+                    found.add(tuple(alias.name.split(".")[1:]))
+    return {t for t in found if t != own}
+
+
+def _targets(target: tuple, names) -> set:
+    out = set()
+    for alias in names:
+        sub = target + (alias.name,)
+        out.add(sub if _is_module(sub) else target)
+    return out
+
+
+def _cycles(graph: dict) -> list:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index, low, stack, on_stack, result, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                result.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return result
+
+
+def _in_graph_core(parts: tuple) -> bool:
+    return len(parts) == 1 and RANK.get(parts[0]) == GRAPH_CORE_RANK and parts[0] not in NOT_GRAPH_CORE
+
+
+def test_cycle_finder_sees_a_circle():
+    assert _cycles({("a",): {("b",)}, ("b",): {("a",)}, ("c",): {("a",)}}) == [[("a",), ("b",)]]
+
+
+def test_no_import_circles_outside_the_graph_core():
+    graph = {}
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "__main__.py" or path == PACKAGE / "__init__.py":
+            continue  # the top-level package imports everything; nothing imports __main__
+        graph[_module_name(path)] = {t for t in _imports(path) if t}
+    circles = [c for c in _cycles(graph) if not all(_in_graph_core(m) for m in c)]
+    assert not circles, "import circles: " + "; ".join(" <-> ".join(".".join(m) for m in c) for c in circles)

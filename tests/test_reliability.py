@@ -1,13 +1,14 @@
-"""Reliability (issue 7): clear errors for bad input, NaN handling, safe checkpoints, bit-exact
-resuming, determinism, and property tests. The subprocess (kill) tests are in test_faults.py.
+"""Reliability (issues 7 and 11): clear errors for bad input to layers and ops, devices, gradient
+clipping and property tests. The other areas have their own modules: test_reliability_args.py
+(arguments of fit, callbacks, metrics, scalers, datasets), test_reliability_nonfinite.py (NaN/Inf in
+fit), test_reliability_resume.py (load_state_dict, resume, determinism), test_reliability_files.py
+(damaged and hostile files), test_fuzz_files.py (fuzzing), test_faults.py (kill -9).
 
 Every bad input must raise a dlcore exception whose message names the layer or op, what it
 expected and what it got, and must never change state half-way.
 """
 
-import json
 import sys
-import zipfile
 
 import numpy as np
 import pytest
@@ -19,14 +20,12 @@ import dlcore
 import dlcore.functional as F
 import dlcore.nn as nn
 from dlcore.backend import CPU, Device
-from dlcore.data import DataLoader, TensorDataset
-from dlcore.datasets import IDXFormatError, playground, read_idx
+from dlcore.datasets import IDXFormatError
 from dlcore.errors import (
     CheckpointError,
     DeviceError,
     DlcoreError,
     DTypeError,
-    NonFiniteLossError,
     RangeError,
     ShapeError,
 )
@@ -34,8 +33,6 @@ from dlcore.functional.conv import conv2d, conv_output_size
 from dlcore.functional.pool import avg_pool2d, max_pool2d
 from dlcore.nn.conv import AvgPool2d, Conv2d, MaxPool2d
 from dlcore.nn.utils import clip_grad_norm_
-from dlcore.optim.lr_scheduler import StepLR
-from dlcore.train import Callback, ModelCheckpoint, fit
 
 T = dlcore.tensor
 Z = dlcore.zeros
@@ -209,269 +206,6 @@ def test_real_gpu_mixing_is_a_device_error(monkeypatch):
         conv(dlcore.zeros(1, 1, 5, 5))
 
 
-# --------------------------------------------------------------------------- load_state_dict
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.first = nn.Linear(4, 4)
-        self.second = nn.Linear(4, 2)
-
-    def forward(self, x):
-        return self.second(self.first(x))
-
-
-def weights(model):
-    return {k: v.numpy().copy() for k, v in model.state_dict().items()}
-
-
-def test_load_state_dict_lists_every_problem_and_changes_nothing():
-    net = Net()
-    before = weights(net)
-    state = {k: v + 1.0 for k, v in weights(net).items()}
-    del state["first.bias"]
-    state["extra"] = np.zeros(1)
-    state["second.weight"] = np.zeros((3, 3), np.float32)
-    with pytest.raises(ShapeError) as info:
-        net.load_state_dict(state)
-    assert str(info.value) == ("Net.load_state_dict: wrong shapes: second.weight: expected (2, 4), got (3, 3) | "
-                               "missing keys: ['first.bias'] | unexpected keys: ['extra']")
-    for k, v in weights(net).items():  # first.weight was fine, but nothing was copied
-        np.testing.assert_array_equal(v, before[k])
-
-
-def test_load_state_dict_bad_dtype_is_reported_before_anything_is_copied():
-    net = Net()
-    before = weights(net)
-    state = {k: v + 1.0 for k, v in weights(net).items()}
-    state["second.bias"] = np.array(["a", "b"])
-    with pytest.raises(DTypeError, match="Net.load_state_dict: second.bias: expected a numeric array, got dtype <U1"):
-        net.load_state_dict(state)
-    np.testing.assert_array_equal(net.first.weight.numpy(), before["first.weight"])
-
-
-def test_load_state_dict_strict_false_applies_the_rest_but_never_a_wrong_shape():
-    src, dst = Net(), Net()
-    state = weights(src)
-    del state["second.bias"]
-    state["stray"] = np.ones(3)
-    result = dst.load_state_dict(state, strict=False)
-    assert result.missing_keys == ["second.bias"] and result.unexpected_keys == ["stray"]
-    np.testing.assert_array_equal(dst.second.weight.numpy(), src.second.weight.numpy())
-    state["first.weight"] = np.zeros((5, 4), np.float32)
-    with pytest.raises(ShapeError, match=r"first.weight: expected \(4, 4\), got \(5, 4\)"):
-        dst.load_state_dict(state, strict=False)
-
-
-def test_load_state_dict_given_a_training_checkpoint_or_a_list(tmp_path):
-    X, y = blobs(16)
-    model = mlp()
-    fit(model, F.cross_entropy, dlcore.optim.SGD(model.parameters(), lr=0.1), (X, y), epochs=1, batch_size=8,
-        progress=False, callbacks=[ModelCheckpoint(tmp_path / "c.npz")])
-    ckpt = dlcore.load(tmp_path / "c.npz")
-    with pytest.raises(ShapeError, match=r"got a whole training checkpoint .*: pass its model part, state\['model'\]"):
-        mlp().load_state_dict(ckpt)
-    mlp().load_state_dict(ckpt["model"])
-    with pytest.raises(TypeError, match="expected a dict of arrays by name, got list"):
-        mlp().load_state_dict([1, 2])
-
-
-def test_optimizer_state_of_another_type_is_refused():
-    model = Net()
-    state = dlcore.optim.SGD(model.parameters(), lr=0.1, momentum=0.9).state_dict()
-    with pytest.raises(CheckpointError, match="Adam.load_state_dict got state saved by SGD"):
-        dlcore.optim.Adam(model.parameters()).load_state_dict(state)
-
-
-# --------------------------------------------------------------------------- files
-def idx_bytes(array, magic=None):
-    codes = {np.dtype(np.uint8): 0x08}
-    head = bytes([0, 0, codes[array.dtype], array.ndim]) if magic is None else magic.to_bytes(4, "big")
-    return head + b"".join(int(n).to_bytes(4, "big") for n in array.shape) + array.tobytes()
-
-
-@pytest.mark.parametrize("name,payload,kw,fragment", [
-    ("train-images-idx3-ubyte", idx_bytes(np.zeros((2, 4, 4), np.uint8))[:-5], {}, "is truncated"),
-    ("picture.png", b"\x89PNG\r\n\x1a\n" + bytes(16), {}, "is not an IDX file"),
-    ("train-labels-idx1-ubyte", idx_bytes(np.zeros(3, np.uint8)), {"expect_magic": 0x803}, "expected 0x00000803"),
-])
-def test_bad_idx_files_name_the_file(tmp_path, name, payload, kw, fragment):
-    path = tmp_path / name
-    path.write_bytes(payload)
-    with pytest.raises(IDXFormatError) as info:
-        read_idx(path, **kw)
-    assert str(path) in str(info.value) and fragment in str(info.value)
-
-
-def checkpoint_with_meta(path, meta, member=None):
-    """A zip laid out like a dlcore checkpoint, with the given metadata (dict or object array)."""
-    with zipfile.ZipFile(path, "w") as z:
-        with z.open("__dlcore__.npy", "w") as f:
-            if isinstance(meta, dict):
-                np.lib.format.write_array(f, np.frombuffer(json.dumps(meta).encode(), np.uint8))
-            else:
-                np.lib.format.write_array(f, meta, allow_pickle=True)
-        if member is not None:
-            with z.open("a0.npy", "w") as f:
-                np.lib.format.write_array(f, member)
-
-
-def test_checkpoint_format_version_is_checked(tmp_path):
-    tree = {"w": {"__ndarray__": "a0"}}
-    checkpoint_with_meta(tmp_path / "ok.npz", {"format": "dlcore-checkpoint", "version": 1, "tree": tree}, np.ones(2))
-    np.testing.assert_array_equal(dlcore.load(tmp_path / "ok.npz")["w"], np.ones(2))  # the crafted layout is right
-    checkpoint_with_meta(tmp_path / "v2.npz", {"format": "dlcore-checkpoint", "version": 2, "tree": tree}, np.ones(2))
-    with pytest.raises(CheckpointError, match="v2.npz has format version 2, this dlcore reads version 1"):
-        dlcore.load(tmp_path / "v2.npz")
-    checkpoint_with_meta(tmp_path / "other.npz", {"format": "something-else", "version": 1, "tree": tree}, np.ones(2))
-    with pytest.raises(CheckpointError, match="has format 'something-else', expected 'dlcore-checkpoint'"):
-        dlcore.load(tmp_path / "other.npz")
-
-
-class MakesMarker:
-    path = None
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
-
-
-def test_pickled_metadata_member_is_refused_and_never_runs(tmp_path):
-    # test_serialization.py covers a pickle file and a pickled weight; here the metadata itself is pickled
-    marker = tmp_path / "ran"
-    MakesMarker.path = str(marker)
-    checkpoint_with_meta(tmp_path / "evil.npz", np.array([MakesMarker()], dtype=object))
-    with pytest.raises(CheckpointError):
-        dlcore.load(tmp_path / "evil.npz")
-    assert not marker.exists()
-
-
-def test_damaged_checkpoints_are_checkpoint_errors(tmp_path):
-    path = tmp_path / "c.npz"
-    dlcore.save({"w": np.arange(5000.0)}, path)
-    data = path.read_bytes()
-    cases = {
-        "cut.npz": (data[: len(data) // 2], "is truncated or corrupt"),
-        "tiny.npz": (data[:10], "is truncated or corrupt"),
-        "empty.npz": (b"", "is empty (0 bytes)"),
-        "flipped.npz": (data[:2000] + bytes([data[2000] ^ 0xFF]) + data[2001:], "Bad CRC-32"),
-        "pickle.npz": (b"\x80\x04K\x01.", "is a pickle file, not a dlcore checkpoint"),
-        "text.npz": (b"hello", "is not a dlcore checkpoint"),
-    }
-    for name, (payload, fragment) in cases.items():
-        (tmp_path / name).write_bytes(payload)
-        with pytest.raises(CheckpointError) as info:
-            dlcore.load(tmp_path / name)
-        assert name in str(info.value) and fragment in str(info.value), str(info.value)
-    with pytest.raises(FileNotFoundError, match="nope.npz does not exist"):
-        dlcore.load(tmp_path / "nope.npz")
-    with pytest.raises(IsADirectoryError, match="is a folder"):
-        dlcore.load(tmp_path)
-    np.testing.assert_array_equal(dlcore.load(path)["w"], np.arange(5000.0))
-
-
-def test_a_torch_file_is_refused_without_unpickling(tmp_path):
-    torch = pytest.importorskip("torch")
-    torch.save({"w": torch.ones(2)}, tmp_path / "model.pt")
-    with pytest.raises(CheckpointError, match="holds pickled data .*never unpickles"):
-        dlcore.load(tmp_path / "model.pt")
-
-
-def test_reserved_key_cannot_be_saved(tmp_path):
-    with pytest.raises(ValueError, match="reserved"):
-        dlcore.save({"x": {"__ndarray__": "a0"}}, tmp_path / "c.npz")
-    assert not list(tmp_path.iterdir())
-
-
-# --------------------------------------------------------------------------- NaN / Inf in fit
-def blobs(n=40, seed=0):
-    X, y = playground("gauss", n, noise=0.0, seed=seed)
-    return X / 4, y
-
-
-def mlp(dropout=0.0):
-    layers = [nn.Linear(2, 8), nn.Tanh()] + ([nn.Dropout(dropout)] if dropout else []) + [nn.Linear(8, 2)]
-    return nn.Sequential(*layers)
-
-
-class Poison(Callback):
-    """After epoch 1, snapshot the weights and put NaN into some training rows (in place)."""
-
-    def __init__(self, X, rows):
-        self.X, self.rows, self.after_epoch_1 = X, rows, None
-
-    def on_epoch_end(self, run, epoch, logs):
-        if epoch == 1:
-            self.after_epoch_1 = weights(run.model)
-            self.X[self.rows] = np.nan
-
-
-def batch_with_nan(X, y, batch_size, seed, epoch_index):
-    """Which 1-based batch of that epoch holds the first NaN row, from the public DataLoader."""
-    loader = DataLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=True, seed=seed)
-    loader.set_epoch(epoch_index)
-    for b, (xb, _) in enumerate(loader, start=1):
-        if np.isnan(xb.numpy()).any():
-            return b, len(loader)
-
-
-def test_nan_in_epoch_2_stops_naming_epoch_and_batch_and_keeps_the_epoch_1_checkpoint(tmp_path):
-    X, y = blobs(40)
-    dlcore.manual_seed(0)
-    model = mlp()
-    poison = Poison(X, [17])
-    path = tmp_path / "last.npz"
-    with pytest.raises(NonFiniteLossError) as info:
-        fit(model, F.cross_entropy, dlcore.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), (X, y), epochs=4,
-            batch_size=8, progress=False, seed=3, callbacks=[ModelCheckpoint(path), poison])
-    batch, count = batch_with_nan(X, y, batch_size=8, seed=3, epoch_index=1)  # X now holds the NaN row
-    assert f"the loss is nan at epoch 2, batch {batch} of {count}" in str(info.value)
-    assert [p.name for p in tmp_path.iterdir()] == ["last.npz"]  # no temp file, no epoch-2 checkpoint
-    ckpt = dlcore.load(path)
-    assert ckpt["epoch"] == 1
-    for k, v in ckpt["model"].items():
-        np.testing.assert_array_equal(v, poison.after_epoch_1[k])
-    fresh = mlp()
-    fresh.load_state_dict(ckpt["model"])
-    assert all(np.isfinite(v).all() for v in weights(model).values())  # the NaN batch made no update
-
-
-class CountingSGD(dlcore.optim.SGD):
-    steps = 0
-
-    def step(self):
-        CountingSGD.steps += 1
-        super().step()
-
-
-def test_nan_batches_can_be_skipped_and_the_weights_stay_finite(caplog):
-    X, y = blobs(40)
-    dlcore.manual_seed(0)
-    model = mlp()
-    CountingSGD.steps = 0
-    h = fit(model, F.cross_entropy, CountingSGD(model.parameters(), lr=0.1, momentum=0.9), (X, y), epochs=3,
-            batch_size=8, progress=False, seed=3, on_nonfinite="skip", callbacks=[Poison(X, [3, 4])])
-    assert 5 + 2 * 3 <= CountingSGD.steps <= 5 + 2 * 4  # rows 3 and 4 spoil one or two of 5 batches
-    assert all(np.isfinite(v).all() for v in weights(model).values())
-    assert np.isfinite(h["loss"]).all()
-
-
-def test_skip_gives_up_when_every_batch_is_nan():
-    X, y = blobs(16)
-    model = mlp()
-    with pytest.raises(NonFiniteLossError, match="every batch of epoch 2 .*had a non-finite loss"):
-        fit(model, F.cross_entropy, dlcore.optim.SGD(model.parameters(), lr=0.1), (X, y), epochs=3, batch_size=8,
-            progress=False, on_nonfinite="skip", callbacks=[Poison(X, slice(None))])
-
-
-def test_empty_datasets_are_refused_by_fit():
-    model = mlp()
-    opt = dlcore.optim.SGD(model.parameters(), lr=0.1)
-    empty = (np.zeros((0, 2), np.float32), np.zeros(0, np.int64))
-    with pytest.raises(ShapeError, match=r"fit: train_data is empty \(0 samples, 0 batches\)"):
-        fit(model, F.cross_entropy, opt, empty, epochs=1, progress=False)
-    with pytest.raises(ShapeError, match=r"fit: val_data is empty"):
-        fit(model, F.cross_entropy, opt, blobs(8), epochs=1, progress=False, val_data=empty)
-
-
 # --------------------------------------------------------------------------- gradient clipping
 def test_clip_grad_norm_by_hand():
     a, b = nn.Parameter(np.zeros(2, np.float32)), nn.Parameter(np.zeros(1, np.float32))
@@ -504,63 +238,6 @@ def test_clip_grad_norm_matches_torch(norm_type):
     assert total == pytest.approx(float(expected), rel=1e-5)
     for p, q in zip(ours, theirs):
         np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-7)
-
-
-# --------------------------------------------------------------------------- resume and determinism
-def resumable_setup():
-    dlcore.manual_seed(0)
-    model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 2))
-    opt = dlcore.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    return model, opt, StepLR(opt, step_size=1, gamma=0.5)
-
-
-@pytest.mark.usefixtures("cpu_only")
-@pytest.mark.parametrize("seed", [None, 7])
-def test_resume_is_bit_exact_on_cpu(tmp_path, seed):
-    X, y = playground("spiral", 96, noise=0.1, seed=1)
-
-    def run(model, opt, sched, epochs, **kw):
-        return fit(model, F.cross_entropy, opt, (X, y), epochs=epochs, batch_size=10, scheduler=sched,
-                   progress=False, seed=seed, **kw)
-
-    straight = resumable_setup()
-    full = run(*straight, 4)
-
-    first = resumable_setup()
-    run(*first, 2, callbacks=[ModelCheckpoint(tmp_path / "c.npz")])
-    dlcore.manual_seed(99)  # another init and RNG state: the checkpoint must replace all of it
-    model, opt, sched = resumable_setup()
-    dlcore.manual_seed(99)
-    resumed = run(model, opt, sched, 4, resume_from=tmp_path / "c.npz")
-
-    assert resumed["loss"] == full["loss"] and resumed["lr"] == full["lr"]
-    for k, v in weights(straight[0]).items():
-        np.testing.assert_array_equal(weights(model)[k], v)
-    for s_full, s_res in zip(straight[1].state_dict()["state"], opt.state_dict()["state"]):
-        np.testing.assert_array_equal(s_full["momentum_buffer"], s_res["momentum_buffer"])
-
-
-def small_cnn():
-    from dlcore.nn.norm import BatchNorm2d
-
-    return nn.Sequential(Conv2d(1, 4, 3, padding=1), BatchNorm2d(4), nn.ReLU(), MaxPool2d(2), nn.Flatten(),
-                         nn.Dropout(0.25), nn.Linear(4 * 4 * 4, 3))
-
-
-@pytest.mark.usefixtures("cpu_only")
-def test_manual_seed_makes_cpu_training_bit_reproducible():
-    rng = np.random.default_rng(0)
-    X, y = rng.standard_normal((48, 1, 8, 8)).astype(np.float32), rng.integers(0, 3, 48)
-    runs = []
-    for _ in range(2):
-        dlcore.manual_seed(5)
-        model = small_cnn()
-        opt = dlcore.optim.Adam(model.parameters(), lr=0.01)
-        h = fit(model, F.cross_entropy, opt, (X, y), epochs=2, batch_size=8, progress=False)  # global-RNG shuffle
-        runs.append((h["loss"], weights(model)))
-    assert runs[0][0] == runs[1][0]
-    for k, v in runs[0][1].items():
-        np.testing.assert_array_equal(runs[1][1][k], v)
 
 
 # --------------------------------------------------------------------------- property tests
@@ -634,7 +311,8 @@ trees = st.recursive(leaves, lambda kids: st.lists(kids, max_size=3)
 
 def same_tree(a, b):
     if isinstance(a, np.ndarray):
-        return isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+        return (isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape
+                and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
     if isinstance(a, dict):
         return isinstance(b, dict) and list(a) == list(b) and all(same_tree(a[k], b[k]) for k in a)
     if isinstance(a, list):

@@ -12,7 +12,7 @@ import dlcore.functional as F
 import dlcore.nn as nn
 from dlcore.data import DataLoader, TensorDataset
 from dlcore.datasets import linear, playground
-from dlcore.errors import NonFiniteLossError
+from dlcore.errors import NonFiniteLossError, RangeError
 from dlcore.train import EarlyStopping, History, ModelCheckpoint, evaluate, fit, predict
 
 
@@ -136,9 +136,12 @@ def test_early_stopping():
             batch_size=None, progress=False, callbacks=[stop])
     assert h.epochs == 3 and stop.stopped_epoch == 3  # best at 1, no improvement at 2 and 3
     assert EarlyStopping("val_accuracy").tracker.mode == "max"
-    with pytest.raises(KeyError, match="val_loss"):
+    before = params(model)
+    with pytest.raises(RangeError, match="EarlyStopping uses 'val_loss'.*need val_data"):  # before any epoch
         fit(model, F.cross_entropy, dlcore.optim.SGD(model.parameters(), lr=0.1), (X, y), epochs=1,
             progress=False, callbacks=[EarlyStopping()])
+    for k, v in params(model).items():
+        np.testing.assert_array_equal(v, before[k])
 
 
 def test_early_stopping_restores_best_weights():
@@ -282,7 +285,7 @@ def test_bad_arguments():
         fit(model, F.mse_loss, opt, linear(4), epochs=1, on_nonfinite="ignore")
     with pytest.raises(ValueError, match="batch_size"):
         fit(model, F.mse_loss, opt, linear(4), epochs=1, batch_size=0)
-    with pytest.raises(TypeError, match="DataLoader"):
+    with pytest.raises(RangeError, match="DataLoader"):
         fit(model, F.mse_loss, opt, np.zeros((4, 1)), epochs=1)
 
 

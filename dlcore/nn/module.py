@@ -14,7 +14,7 @@ from typing import Any, Iterator, NamedTuple
 import numpy as np
 
 from ..backend import Device, default_device, device, get_array_module, to_device
-from ..errors import DTypeError, ShapeError, shape_str
+from ..errors import StateDictError, shape_str
 from ..tensor import Tensor
 
 
@@ -142,48 +142,52 @@ class Module:
         return state
 
     def load_state_dict(self, state: dict, strict: bool = True) -> LoadResult:
-        """Copy arrays from ``state`` into this module's parameters and buffers.
+        """Copy arrays from ``state`` into this module's parameters and buffers, all or nothing.
 
-        Every problem (missing keys, unexpected keys, wrong shapes) is reported at once. With
-        ``strict=False`` missing and unexpected keys are returned instead, and the rest is loaded;
-        a wrong shape is always an error.
+        Every entry is checked and converted before anything is written: keys (missing,
+        unexpected), shapes, value types (arrays or Tensors of numbers), dtypes, and for integer
+        buffers such as ``num_batches_tracked`` that the values are whole numbers in range. All
+        problems are reported at once in a :class:`~dlcore.errors.StateDictError` (a
+        CheckpointError, ShapeError and DTypeError), and then the module is unchanged. With
+        ``strict=False`` missing and unexpected keys are returned instead and the rest is loaded.
+
+        >>> import dlcore.nn as nn
+        >>> nn.Linear(2, 1).load_state_dict(nn.Linear(2, 1).state_dict())
+        LoadResult(missing_keys=[], unexpected_keys=[])
         """
-        if not hasattr(state, "keys"):
-            raise TypeError(f"{type(self).__name__}.load_state_dict expected a dict of arrays by name, "
-                            f"got {type(state).__name__}")
+        who = f"{type(self).__name__}.load_state_dict"
+        if not hasattr(state, "keys") or not hasattr(state, "__getitem__"):
+            raise StateDictError(f"{who} expected a dict of arrays by name, got {type(state).__name__}")
         if "model" in state and isinstance(state["model"], dict) and "model" not in dict(self.named_parameters()):
-            raise ShapeError(f"{type(self).__name__}.load_state_dict got a whole training checkpoint "
-                             f"(keys {sorted(state)}): pass its model part, state['model']")
+            raise StateDictError(f"{who} got a whole training checkpoint (keys {sorted(state)}): pass its model "
+                                 f"part, state['model']")
         own = OrderedDict(self.named_parameters())
         own.update(self.named_buffers())
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
-        wrong, bad_dtype, values = [], [], {}
-        for key in own.keys() & state.keys():
-            value = state[key]
-            value = value.array if isinstance(value, Tensor) else value
-            value = value if hasattr(value, "dtype") else np.asarray(value)
-            if tuple(value.shape) != own[key].shape:
-                wrong.append(f"{key}: expected {shape_str(own[key].shape)}, got {shape_str(value.shape)}")
-            if own[key].dtype.kind == "f" and np.dtype(value.dtype).kind not in "fiub":
-                bad_dtype.append(f"{key}: expected a numeric array, got dtype {value.dtype}")
-            values[key] = value
+        wrong, bad_values, converted = [], [], {}
+        for key, target in own.items():
+            if key not in state:
+                continue
+            value, problem = _convert_entry(state[key], target)
+            if problem is None:
+                converted[key] = value
+            elif problem.startswith("expected ("):
+                wrong.append(f"{key}: {problem}")
+            else:
+                bad_values.append(f"{key}: {problem}")
         problems = []
         if wrong:
             problems.append("wrong shapes: " + "; ".join(sorted(wrong)))
+        problems += sorted(bad_values)
         if strict and missing:
             problems.append(f"missing keys: {missing}")
         if strict and unexpected:
             problems.append(f"unexpected keys: {unexpected}")
-        if problems:  # checked before anything is copied, so a failed load changes nothing
-            raise ShapeError(f"{type(self).__name__}.load_state_dict: " + " | ".join(problems))
-        if bad_dtype:
-            raise DTypeError(f"{type(self).__name__}.load_state_dict: " + "; ".join(sorted(bad_dtype)))
-        for key, target in own.items():
-            if key in values:
-                value = values[key]
-                xp = get_array_module(target.array)
-                target.array = xp.array(to_device(value, target.device), dtype=target.dtype, copy=True)
+        if problems:  # everything was checked and converted first, so a failed load changes nothing
+            raise StateDictError(f"{who}: " + " | ".join(problems))
+        for key, array in converted.items():
+            own[key].array = array
         return LoadResult(missing, unexpected)
 
     # ------------------------------------------------------------------ calling
@@ -202,3 +206,29 @@ class Module:
             body = repr(child).replace("\n", "\n  ")
             lines.append(f"  ({name}): {body}")
         return lines[0] + ")" if len(lines) == 1 else "\n".join(lines) + "\n)"
+
+
+def _convert_entry(value: Any, target: Tensor) -> tuple[Any, "str | None"]:
+    """``value`` as a new array with ``target``'s dtype and device, or (None, what is wrong with it)."""
+    raw = value.array if isinstance(value, Tensor) else value
+    if isinstance(raw, (bool, int, float, np.generic)):
+        raw = np.asarray(raw)
+    if not (hasattr(raw, "shape") and hasattr(raw, "dtype")):
+        return None, f"expected an array or Tensor, got {type(value).__name__}"
+    kind = np.dtype(raw.dtype).kind
+    if kind not in "biuf":
+        return None, f"expected a numeric array, got dtype {raw.dtype}"
+    if tuple(raw.shape) != target.shape:
+        return None, f"expected {shape_str(target.shape)}, got {shape_str(raw.shape)}"
+    if target.dtype.kind in "iu" and raw.size:
+        xp = get_array_module(raw)
+        info = np.iinfo(target.dtype)
+        whole = bool(xp.all(xp.isfinite(raw) & (raw == xp.round(raw)))) if kind == "f" else True
+        if not whole or float(raw.min()) < info.min or float(raw.max()) > info.max:
+            return None, (f"expected whole numbers in [{info.min}, {info.max}] for this {target.dtype} buffer, "
+                          f"got values in [{float(raw.min())}, {float(raw.max())}] ({raw.dtype})")
+    try:
+        array = get_array_module(target.array).array(to_device(raw, target.device), dtype=target.dtype, copy=True)
+    except (TypeError, ValueError, OverflowError) as exc:
+        return None, f"cannot be converted to {target.dtype} ({exc})"
+    return array, None
