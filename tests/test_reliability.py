@@ -536,8 +536,8 @@ def test_resume_is_bit_exact_on_cpu(tmp_path, seed):
     assert resumed["loss"] == full["loss"] and resumed["lr"] == full["lr"]
     for k, v in weights(straight[0]).items():
         np.testing.assert_array_equal(weights(model)[k], v)
-    for s_full, s_res in zip(straight[1].state_dict()["state"], opt.state_dict()["state"]):
-        np.testing.assert_array_equal(s_full["momentum_buffer"], s_res["momentum_buffer"])
+    for s_full, s_res in zip(straight[1].state_dict()["state"].values(), opt.state_dict()["state"].values(), strict=True):
+        np.testing.assert_array_equal(s_full["momentum_buffer"].numpy(), s_res["momentum_buffer"].numpy())
 
 
 def small_cnn():
