@@ -314,3 +314,162 @@ def test_adagrad_has_state_before_the_first_step_like_pytorch():
 def test_errors_are_dlcore_errors():
     with pytest.raises(DlcoreError):
         SGD([param([1.0])], lr=-1)
+
+
+# ---------------------------------------------------------------- schedulers: arguments, state round trips
+from dlcore.optim import lr_scheduler as S  # noqa: E402
+
+
+class Warmup:
+    """A callable object: LambdaLR keeps its attributes in the state_dict (a lambda is not kept)."""
+
+    def __init__(self, epochs):
+        self.epochs = epochs
+
+    def __call__(self, epoch):
+        return min(1.0, (epoch + 1) / self.epochs)
+
+
+SCHEDULERS = {
+    "StepLR": lambda o: S.StepLR(o, step_size=2, gamma=0.5),
+    "MultiStepLR": lambda o: S.MultiStepLR(o, milestones=[2, 4, 4], gamma=0.5),
+    "ExponentialLR": lambda o: S.ExponentialLR(o, gamma=0.8),
+    "CosineAnnealingLR": lambda o: S.CosineAnnealingLR(o, T_max=5, eta_min=0.001),
+    "LambdaLR": lambda o: S.LambdaLR(o, [Warmup(4), lambda e: 0.5**e]),
+    "LinearLR": lambda o: S.LinearLR(o, start_factor=0.2, total_iters=4),
+    "OneCycleLR": lambda o: S.OneCycleLR(o, max_lr=1.0, total_steps=9, three_phase=True),
+    "ReduceLROnPlateau": lambda o: S.ReduceLROnPlateau(o, patience=0, cooldown=1, factor=0.5),
+    "SequentialLR": lambda o: S.SequentialLR(o, [S.LinearLR(o, total_iters=2), S.StepLR(o, step_size=1, gamma=0.5)],
+                                             milestones=[3]),
+}
+METRIC = [1.0, 0.9, 0.95, 0.96, 0.97, 0.5, 0.6, 0.7]
+
+
+def _step(sched, t):
+    sched.step(METRIC[t]) if isinstance(sched, S.ReduceLROnPlateau) else sched.step()
+
+
+def _optimizer():
+    return SGD([{"params": [param([1.0])]}, {"params": [param([2.0])], "lr": 0.05}], lr=0.1, momentum=0.9)
+
+
+@pytest.mark.parametrize("name", SCHEDULERS)
+def test_scheduler_state_round_trip_through_a_file_continues_identically(name, tmp_path):
+    opt = _optimizer()
+    sched = SCHEDULERS[name](opt)
+    straight = []
+    for t in range(8):
+        _step(sched, t)
+        straight.append(sched.get_last_lr())
+    opt = _optimizer()
+    sched = SCHEDULERS[name](opt)
+    for t in range(3):
+        _step(sched, t)
+    dlcore.save({"opt": opt.state_dict(), "sched": sched.state_dict()}, tmp_path / "s.npz")
+    state = dlcore.load(tmp_path / "s.npz")
+    opt = _optimizer()
+    sched = SCHEDULERS[name](opt)
+    opt.load_state_dict(state["opt"])
+    sched.load_state_dict(state["sched"])
+    resumed = [sched.get_last_lr()]
+    for t in range(3, 8):
+        _step(sched, t)
+        resumed.append(sched.get_last_lr())
+    assert resumed == straight[2:]  # bit-exact
+
+
+def test_lambda_lr_keeps_callable_objects_state_not_lambdas():
+    opt = _optimizer()
+    sched = S.LambdaLR(opt, [Warmup(4), lambda e: 1.0])
+    state = sched.state_dict()
+    assert state["lr_lambdas"] == [{"epochs": 4}, None]
+    other = S.LambdaLR(_optimizer(), [Warmup(10), lambda e: 1.0])
+    other.load_state_dict(state)
+    assert other.lr_lambdas[0].epochs == 4
+
+
+@pytest.mark.parametrize("name", SCHEDULERS)
+def test_bad_scheduler_state_raises_checkpoint_error_and_changes_nothing(name):
+    sched = SCHEDULERS[name](_optimizer())
+    _step(sched, 0)
+    before = {k: repr(v) for k, v in sched.__dict__.items()}
+    good = sched.state_dict()
+    spoiled = [
+        ["not", "a", "dict"],
+        {k: v for k, v in good.items() if k != "last_epoch"},
+        {**good, "unexpected": 1},
+        {**good, "last_epoch": "three"},
+        {**good, "last_epoch": 2.5},
+        {**good, "base_lrs": [0.1]} if "base_lrs" in good else {**good, "min_lrs": [0.0]},
+    ]
+    if name == "SequentialLR":
+        spoiled.append({**good, "_schedulers": good["_schedulers"][:1]})
+        spoiled.append({**good, "_schedulers": [good["_schedulers"][0], {**good["_schedulers"][1], "gamma": "x"}]})
+    if name == "ReduceLROnPlateau":
+        spoiled.append({**good, "mode": "sideways"})
+    for bad in spoiled:
+        with pytest.raises(CheckpointError):
+            sched.load_state_dict(bad)
+        assert {k: repr(v) for k, v in sched.__dict__.items()} == before
+
+
+def test_other_scheduler_state_is_refused():
+    opt = _optimizer()
+    with pytest.raises(CheckpointError, match="another scheduler"):
+        S.StepLR(opt, step_size=2).load_state_dict(S.CosineAnnealingLR(_optimizer(), T_max=3).state_dict())
+
+
+BAD_SCHEDULER_ARGUMENTS = [
+    (lambda o: S.StepLR(o, step_size=0), RangeError, "step_size expected an int >= 1, got 0"),
+    (lambda o: S.StepLR(o, step_size=2.0), DTypeError, "step_size expected an int"),
+    (lambda o: S.StepLR(o, step_size=True), DTypeError, "step_size"),
+    (lambda o: S.StepLR(o, step_size=2, gamma=0), RangeError, "gamma expected a number > 0"),
+    (lambda o: S.StepLR(o, step_size=2, gamma=-0.5), RangeError, "gamma"),
+    (lambda o: S.MultiStepLR(o, milestones=[2, 0]), RangeError, "milestones"),
+    (lambda o: S.MultiStepLR(o, milestones=3), DTypeError, "milestones"),
+    (lambda o: S.ExponentialLR(o, gamma="0.9"), DTypeError, "gamma"),
+    (lambda o: S.CosineAnnealingLR(o, T_max=0), RangeError, "T_max expected an int >= 1, got 0"),
+    (lambda o: S.CosineAnnealingLR(o, T_max=5, eta_min=-1), RangeError, "eta_min"),
+    (lambda o: S.LambdaLR(o, [lambda e: 1.0]), RangeError, "one function per parameter group"),
+    (lambda o: S.LambdaLR(o, 0.5), DTypeError, "lr_lambda"),
+    (lambda o: S.LinearLR(o, start_factor=0), RangeError, "start_factor"),
+    (lambda o: S.LinearLR(o, end_factor=1.5), RangeError, "end_factor"),
+    (lambda o: S.LinearLR(o, total_iters=0), RangeError, "total_iters"),
+    (lambda o: S.OneCycleLR(o, max_lr=1.0), RangeError, "total_steps"),
+    (lambda o: S.OneCycleLR(o, max_lr=1.0, total_steps=0), RangeError, "total_steps"),
+    (lambda o: S.OneCycleLR(o, max_lr=1.0, total_steps=5, pct_start=1.5), RangeError, "pct_start"),
+    (lambda o: S.OneCycleLR(o, max_lr=1.0, total_steps=5, anneal_strategy="exp"), RangeError, "anneal_strategy"),
+    (lambda o: S.OneCycleLR(o, max_lr=[1.0], total_steps=5), RangeError, "one value per parameter group"),
+    (lambda o: S.ReduceLROnPlateau(o, factor=1.0), RangeError, "factor"),
+    (lambda o: S.ReduceLROnPlateau(o, mode="up"), RangeError, "mode"),
+    (lambda o: S.ReduceLROnPlateau(o, threshold_mode="x"), RangeError, "threshold_mode"),
+    (lambda o: S.ReduceLROnPlateau(o, patience=-1), RangeError, "patience"),
+    (lambda o: S.ReduceLROnPlateau(o, min_lr=[0.1]), RangeError, "min_lr"),
+    (lambda o: S.SequentialLR(o, [S.StepLR(o, 2)], milestones=[1]), RangeError, "milestone"),
+    (lambda o: S.SequentialLR(o, [S.StepLR(o, 2), S.ReduceLROnPlateau(o)], milestones=[1]), DTypeError, "ReduceLR"),
+    (lambda o: S.SequentialLR(o, [S.StepLR(o, 2), S.StepLR(_optimizer(), 2)], milestones=[1]), RangeError,
+     "another optimizer"),
+    (lambda o: S.StepLR(o, step_size=2, last_epoch=-2), RangeError, "last_epoch"),
+    (lambda o: S.StepLR("opt", step_size=2), DTypeError, "expected a dlcore.optim Optimizer"),
+]
+
+
+@pytest.mark.parametrize("make,error,match", BAD_SCHEDULER_ARGUMENTS, ids=[str(i) for i in range(30)])
+def test_bad_scheduler_arguments_name_the_argument(make, error, match):
+    with pytest.raises(error, match=match):
+        make(_optimizer())
+
+
+def test_resuming_with_last_epoch_needs_initial_lr():
+    with pytest.raises(RangeError, match="initial_lr"):
+        S.StepLR(_optimizer(), step_size=2, last_epoch=3)
+
+
+def test_reduce_on_plateau_accepts_a_tensor_metric():
+    opt = _optimizer()
+    sched = S.ReduceLROnPlateau(opt, patience=0)
+    sched.step(dlcore.tensor(1.0))
+    sched.step(dlcore.tensor(2.0))
+    assert sched.get_last_lr() == pytest.approx([0.01, 0.005])
+    with pytest.raises(DTypeError, match="metric"):
+        sched.step("loss")
