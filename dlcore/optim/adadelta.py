@@ -27,10 +27,10 @@ class Adadelta(Optimizer):
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, foreach=foreach,
                                       capturable=capturable, maximize=maximize, differentiable=differentiable))
 
+    NON_NEGATIVE = ("lr", "eps", "weight_decay")
+
     def check_group(self, group: dict) -> None:
         super().check_group(group)
-        for key in ("lr", "eps", "weight_decay"):
-            check_number("Adadelta", key, group[key])
         check_number("Adadelta", "rho", group["rho"], 0.0, 1.0)
 
     def init_state(self, p: Tensor, group: dict) -> dict:
@@ -39,10 +39,7 @@ class Adadelta(Optimizer):
 
     def update(self, p: Tensor, grad: Any, group: dict, state: dict) -> None:
         xp = get_array_module(p.array)
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"]:
-            grad = grad + group["weight_decay"] * p.array
+        grad = self.directed_grad(p, grad, group)
         state["step"] += 1
         rho, eps = group["rho"], group["eps"]
         square_avg, acc_delta = state["square_avg"], state["acc_delta"]

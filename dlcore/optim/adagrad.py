@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 from ..backend import get_array_module
 from ..tensor import Tensor
-from .optimizer import Optimizer, check_number
+from .optimizer import Optimizer
 
 
 class Adagrad(Optimizer):
@@ -33,10 +33,7 @@ class Adagrad(Optimizer):
             for p in group["params"]:
                 self.state[p] = self.init_state(p, group)
 
-    def check_group(self, group: dict) -> None:
-        super().check_group(group)
-        for key in ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
-            check_number("Adagrad", key, group[key])
+    NON_NEGATIVE = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
 
     def init_state(self, p: Tensor, group: dict) -> dict:
         xp = get_array_module(p.array)
@@ -44,10 +41,7 @@ class Adagrad(Optimizer):
 
     def update(self, p: Tensor, grad: Any, group: dict, state: dict) -> None:
         xp = get_array_module(p.array)
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"]:
-            grad = grad + group["weight_decay"] * p.array
+        grad = self.directed_grad(p, grad, group)
         state["step"] = t = state["step"] + 1
         clr = group["lr"] / (1 + (t - 1) * group["lr_decay"])
         total = state["sum"]

@@ -20,7 +20,7 @@ from typing import Any, Iterable
 
 from ..backend import get_array_module
 from ..tensor import Tensor
-from .optimizer import Optimizer, check_betas, check_number
+from .optimizer import Optimizer, check_betas
 
 
 class Adam(Optimizer):
@@ -37,12 +37,11 @@ class Adam(Optimizer):
                                       differentiable=differentiable, fused=fused,
                                       decoupled_weight_decay=decoupled_weight_decay))
 
+    NON_NEGATIVE = ("lr", "eps", "weight_decay")
+
     def check_group(self, group: dict) -> None:
         super().check_group(group)
-        name = type(self).__name__
-        for key in ("lr", "eps", "weight_decay"):
-            check_number(name, key, group[key])
-        group["betas"] = check_betas(name, group["betas"])
+        group["betas"] = check_betas(type(self).__name__, group["betas"])
 
     def init_state(self, p: Tensor, group: dict) -> dict:
         xp = get_array_module(p.array)
@@ -53,14 +52,14 @@ class Adam(Optimizer):
 
     def update(self, p: Tensor, grad: Any, group: dict, state: dict) -> None:
         xp = get_array_module(p.array)
-        lr, weight_decay = group["lr"], group["weight_decay"]
-        if group["maximize"]:
-            grad = -grad
-        if weight_decay:
-            if group["decoupled_weight_decay"]:
-                p.array *= 1 - lr * weight_decay
-            else:
-                grad = grad + weight_decay * p.array
+        lr = group["lr"]
+        if group["decoupled_weight_decay"]:
+            if group["maximize"]:
+                grad = -grad
+            if group["weight_decay"]:
+                p.array *= 1 - lr * group["weight_decay"]
+        else:
+            grad = self.directed_grad(p, grad, group)
         state["step"] = t = state["step"] + 1
         b1, b2 = group["betas"]
         m, v = state["exp_avg"], state["exp_avg_sq"]

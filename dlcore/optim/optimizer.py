@@ -79,6 +79,7 @@ class Optimizer:
 
     STATE_KEYS: frozenset = frozenset()
     DEFAULT_KEYS: frozenset = frozenset()
+    NON_NEGATIVE: tuple = ()  # hyper-parameters that must be numbers >= 0
     _registry: dict[str, type] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -110,6 +111,8 @@ class Optimizer:
     def check_group(self, group: dict) -> None:
         """Validate (and normalise in place) a group's hyper-parameters; subclasses extend it."""
         _check_flags(type(self).__name__, group)
+        for key in self.NON_NEGATIVE:
+            check_number(type(self).__name__, key, group[key])
 
     def add_param_group(self, param_group: dict) -> None:
         """Add a group of parameters (with its own hyper-parameters) to optimise.
@@ -203,6 +206,15 @@ class Optimizer:
 
     def update(self, p: Tensor, grad: Any, group: dict, state: dict) -> None:  # pragma: no cover
         raise NotImplementedError
+
+    @staticmethod
+    def directed_grad(p: Tensor, grad: Any, group: dict) -> Any:
+        """The gradient to descend: negated with ``maximize``, plus ``weight_decay * w`` (L2)."""
+        if group["maximize"]:
+            grad = -grad
+        if group["weight_decay"]:
+            grad = grad + group["weight_decay"] * p.array
+        return grad
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:

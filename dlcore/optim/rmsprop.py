@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 from ..backend import get_array_module
 from ..tensor import Tensor
-from .optimizer import Optimizer, check_number
+from .optimizer import Optimizer
 
 
 class RMSprop(Optimizer):
@@ -28,10 +28,7 @@ class RMSprop(Optimizer):
                                       centered=centered, capturable=capturable, foreach=foreach,
                                       maximize=maximize, differentiable=differentiable))
 
-    def check_group(self, group: dict) -> None:
-        super().check_group(group)
-        for key in ("lr", "alpha", "eps", "weight_decay", "momentum"):
-            check_number("RMSprop", key, group[key])
+    NON_NEGATIVE = ("lr", "alpha", "eps", "weight_decay", "momentum")
 
     def init_state(self, p: Tensor, group: dict) -> dict:
         xp = get_array_module(p.array)
@@ -44,10 +41,7 @@ class RMSprop(Optimizer):
 
     def update(self, p: Tensor, grad: Any, group: dict, state: dict) -> None:
         xp = get_array_module(p.array)
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"]:
-            grad = grad + group["weight_decay"] * p.array
+        grad = self.directed_grad(p, grad, group)
         state["step"] += 1
         alpha = group["alpha"]
         square_avg = state["square_avg"]

@@ -24,6 +24,7 @@ class SGD(Optimizer):
     """``torch.optim.SGD``: same arguments, defaults (``lr=1e-3``) and update."""
 
     STATE_KEYS = frozenset({"momentum_buffer"})
+    NON_NEGATIVE = ("lr", "momentum", "weight_decay")
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
                  weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
@@ -34,19 +35,13 @@ class SGD(Optimizer):
 
     def check_group(self, group: dict) -> None:
         super().check_group(group)
-        for name in ("lr", "momentum", "weight_decay"):
-            check_number("SGD", name, group[name])
         check_number("SGD", "dampening", group["dampening"], low=float("-inf"))
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise RangeError(f"SGD: nesterov=True needs momentum > 0 and dampening = 0, got "
                              f"momentum={group['momentum']!r}, dampening={group['dampening']!r}")
 
     def update(self, p: Tensor, grad: Any, group: dict, state: dict) -> None:
-        if group["maximize"]:
-            grad = -grad
-        weight_decay = group["weight_decay"]
-        if weight_decay:
-            grad = grad + weight_decay * p.array
+        grad = self.directed_grad(p, grad, group)
         momentum = group["momentum"]
         if momentum:
             buf = state.get("momentum_buffer")
