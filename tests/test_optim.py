@@ -473,3 +473,11 @@ def test_reduce_on_plateau_accepts_a_tensor_metric():
     assert sched.get_last_lr() == pytest.approx([0.01, 0.005])
     with pytest.raises(DTypeError, match="metric"):
         sched.step("loss")
+
+
+def test_a_group_added_after_the_scheduler_is_an_error_not_ignored():
+    opt = _optimizer()
+    sched = S.LambdaLR(opt, lambda e: 0.5)
+    opt.add_param_group({"params": [param([3.0])], "lr": 1.0})
+    with pytest.raises(RangeError, match="3 parameter groups, the scheduler knows 2"):
+        sched.step()

@@ -122,7 +122,11 @@ class LRScheduler:
             self.last_epoch = check_int(type(self).__name__, "epoch", epoch, low=0)
             closed = getattr(self, "_get_closed_form_lr", None)
             values = closed() if closed is not None else self.get_lr()
-        for group, lr in zip(self.optimizer.param_groups, values):
+        groups = self.optimizer.param_groups
+        if len(values) != len(groups):
+            raise RangeError(f"{type(self).__name__}.step: the optimizer has {len(groups)} parameter groups, the "
+                             f"scheduler knows {len(values)} (was a group added after the scheduler was made?)")
+        for group, lr in zip(groups, values):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
