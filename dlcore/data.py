@@ -9,24 +9,7 @@ True
 from __future__ import annotations
 
 from .utils.collate import as_array
-from .utils.data import (
-                         BatchSampler,
-                         ConcatDataset,
-                         DataLoader,
-                         Dataset,
-                         RandomSampler,
-                         Sampler,
-                         SequentialSampler,
-                         Subset,
-                         SubsetRandomSampler,
-                         TensorDataset,
-                         WorkerInfo,
-                         default_collate,
-                         default_convert,
-                         get_worker_info,
-                         random_split,
-)
+from .utils.data import *  # noqa: F403 - the same objects, one home
+from .utils.data import __all__ as _names
 
-__all__ = ["as_array", "Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split", "DataLoader",
-           "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "BatchSampler", "default_collate",
-           "default_convert", "get_worker_info", "WorkerInfo"]
+__all__ = ["as_array", *_names]

@@ -294,3 +294,54 @@ def test_spawn_workers_give_the_same_batches():
     ours = _epochs(DataLoader(Squares(9), batch_size=4, shuffle=True, seed=0, num_workers=1,
                               multiprocessing_context="spawn"), n=1)
     assert ours == _epochs(DataLoader(Squares(9), batch_size=4, shuffle=True, seed=0), n=1)
+
+
+# ---------------------------------------------------------------- IterableDataset
+from dlcore.utils.data import IterableDataset  # noqa: E402
+
+
+class Counting(IterableDataset):
+    """0..n-1, split between workers with get_worker_info (PyTorch's documented pattern)."""
+
+    def __init__(self, n=11):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __iter__(self):
+        info = get_worker_info()
+        start, step = (0, 1) if info is None else (info.id, info.num_workers)
+        return iter([np.array([i, i + 0.5]) for i in range(start, self.n, step)])
+
+
+def _torch_counting(torch, n=11):
+    class TorchCounting(torch.utils.data.IterableDataset):
+        def __len__(self):
+            return n
+
+        def __iter__(self):
+            info = torch.utils.data.get_worker_info()
+            start, step = (0, 1) if info is None else (info.id, info.num_workers)
+            return iter([np.array([i, i + 0.5]) for i in range(start, n, step)])
+    return TorchCounting()
+
+
+@pytest.mark.parametrize("kwargs", [dict(batch_size=3), dict(batch_size=3, drop_last=True), dict(batch_size=None),
+                                    dict(batch_size=4, num_workers=2), dict(batch_size=2, num_workers=2, prefetch_factor=1),
+                                    dict(batch_size=None, num_workers=2)],
+                         ids=lambda k: str(sorted(k.items())))
+def test_iterable_dataset_batches_match_torch(kwargs):
+    torch = pytest.importorskip("torch")
+    ours = DataLoader(Counting(), **kwargs)
+    theirs = torch.utils.data.DataLoader(_torch_counting(torch), **kwargs)
+    assert [_numpy(b) for b in ours] == [_numpy(b) for b in theirs]
+    if kwargs.get("num_workers", 0) == 0:
+        assert len(ours) == len(theirs)
+
+
+def test_iterable_dataset_refuses_shuffle_and_samplers():
+    with pytest.raises(RangeError, match="IterableDataset sets its own order"):
+        DataLoader(Counting(), shuffle=True)
+    with pytest.raises(RangeError, match="IterableDataset"):
+        DataLoader(Counting(), sampler=[0, 1])

@@ -40,7 +40,7 @@ from .samplers import (
 )
 from .workers import WorkerInfo, WorkerPool, get_worker_info
 
-__all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split", "DataLoader", "Sampler",
+__all__ = ["Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset", "random_split", "DataLoader", "Sampler",
            "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "BatchSampler", "default_collate",
            "default_convert", "get_worker_info", "WorkerInfo"]
 
@@ -53,6 +53,14 @@ class Dataset:
 
     def __add__(self, other: "Dataset") -> "ConcatDataset":
         return ConcatDataset([self, other])
+
+
+class IterableDataset(Dataset):
+    """A stream of samples: subclasses define ``__iter__``. With ``num_workers > 0`` every worker
+    iterates its own copy (as in PyTorch): split the stream with :func:`get_worker_info`."""
+
+    def __iter__(self) -> Iterator[Any]:
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__")
 
 
 class TensorDataset(Dataset):
@@ -155,9 +163,20 @@ def random_split(dataset: Any, lengths: Sequence[float], generator: Any = None) 
 class _Fetcher:
     """Reads and collates one batch; the same object serves the main process and the workers."""
 
-    def __init__(self, dataset: Any, collate_fn: Callable, auto_collation: bool) -> None:
+    def __init__(self, dataset: Any, collate_fn: Callable, auto_collation: bool, batch_size: int | None = None,
+                 drop_last: bool = False) -> None:
         self.dataset, self.collate_fn, self.auto_collation = dataset, collate_fn, auto_collation
+        self.batch_size, self.drop_last = batch_size, drop_last
         self.gather = isinstance(dataset, TensorDataset) and collate_fn is default_collate and auto_collation
+
+    def next_batch(self, stream: Iterator[Any]) -> Any:
+        """The next batch of an IterableDataset's stream; StopIteration at its end."""
+        if not self.auto_collation:
+            return self.collate_fn(next(stream))
+        samples = list(itertools.islice(stream, self.batch_size))
+        if not samples or (self.drop_last and len(samples) < self.batch_size):
+            raise StopIteration
+        return self.collate_fn(samples)
 
     def __call__(self, indices: Any) -> Any:
         if not self.auto_collation:
@@ -194,9 +213,15 @@ class DataLoader:
                  *, prefetch_factor: int | None = None, persistent_workers: bool = False,
                  pin_memory_device: str = "", in_order: bool = True, seed: int | None = None,
                  device: "str | Device | None" = None) -> None:
-        if isinstance(dataset, (str, bytes)) or not (hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__")):
+        iterable = isinstance(dataset, IterableDataset)
+        if not iterable and (isinstance(dataset, (str, bytes)) or not (hasattr(dataset, "__getitem__")
+                                                                          and hasattr(dataset, "__len__"))):
             raise DTypeError(f"DataLoader expected a dataset (an object with __getitem__ and __len__, such as "
-                             f"TensorDataset), got {type(dataset).__name__}")
+                             f"TensorDataset, or an IterableDataset), got {type(dataset).__name__}")
+        if iterable and (shuffle or sampler is not None or batch_sampler is not None):
+            raise RangeError("DataLoader: an IterableDataset sets its own order; shuffle, sampler and batch_sampler "
+                             f"must be left unset (got shuffle={shuffle!r}, sampler={sampler!r}, "
+                             f"batch_sampler={batch_sampler!r})")
         if batch_size is not None:
             batch_size = check_positive_int("DataLoader", "batch_size", batch_size)
         shuffle = False if shuffle is None else _check_flag("shuffle", shuffle)
@@ -229,10 +254,13 @@ class DataLoader:
         elif batch_size is None and drop_last:
             raise RangeError("DataLoader: batch_size=None turns batching off, so drop_last=True means nothing")
         self.generator = resolve_generator("DataLoader", generator)
-        if sampler is None:
+        self._iterable = iterable
+        if iterable:
+            pass
+        elif sampler is None:
             sampler = RandomSampler(dataset, generator=self.generator, seed=seed) if shuffle \
                 else SequentialSampler(dataset)
-        if batch_size is not None and batch_sampler is None:
+        if batch_size is not None and batch_sampler is None and not iterable:
             batch_sampler = BatchSampler(sampler, batch_size, drop_last)
         self.device = None if device is None else parse_device(device)
         on_gpu = isinstance(dataset, TensorDataset) and any(is_gpu_array(a) for a in dataset.arrays)
@@ -245,8 +273,9 @@ class DataLoader:
         self.batch_size, self.drop_last, self.shuffle = batch_size, drop_last, shuffle
         self.sampler, self.batch_sampler = sampler, batch_sampler
         self.num_workers, self.prefetch_factor, self.timeout = int(num_workers), prefetch_factor, timeout
+        self._auto_collation = batch_size is not None or batch_sampler is not None
         self.collate_fn = _check_callable("collate_fn", collate_fn) or (
-            default_collate if batch_sampler is not None else default_convert)
+            default_collate if self._auto_collation else default_convert)
         self.worker_init_fn = _check_callable("worker_init_fn", worker_init_fn)
         self.multiprocessing_context = multiprocessing_context
         self.pin_memory, self.pin_memory_device = bool(pin_memory), pin_memory_device
@@ -267,7 +296,14 @@ class DataLoader:
                 s.set_epoch(epoch)
 
     def __len__(self) -> int:
-        return len(self._index_sampler)
+        if not self._iterable:
+            return len(self._index_sampler)
+        if not hasattr(self.dataset, "__len__"):
+            raise DTypeError(f"DataLoader: the IterableDataset {type(self.dataset).__name__} has no len()")
+        n = len(self.dataset)
+        if self.batch_size is None:
+            return n
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def _base_seed(self) -> int:
         """Drawn at every pass whatever num_workers is (as PyTorch), so the random stream is the same."""
@@ -280,12 +316,23 @@ class DataLoader:
     def __iter__(self) -> Iterator[Any]:
         base_seed = self._base_seed()
         self.epoch += 1
-        fetch = _Fetcher(self.dataset, self.collate_fn, self.batch_sampler is not None)
+        fetch = _Fetcher(self.dataset, self.collate_fn, self._auto_collation, self.batch_size, self.drop_last)
+        if self._iterable and self.num_workers == 0:
+            return self._from_stream(fetch)
         if self.num_workers == 0:
             if fetch.gather and is_gpu_array(self.dataset.arrays[0]):
                 return self._gather_on_device()
             return (self._to_device(fetch(indices)) for indices in self._index_sampler)
         return self._from_workers(fetch, base_seed)
+
+    def _from_stream(self, fetch: _Fetcher) -> Iterator[Any]:
+        stream = iter(self.dataset)
+        while True:
+            try:
+                batch = fetch.next_batch(stream)
+            except StopIteration:
+                return
+            yield self._to_device(batch)
 
     def _gather_on_device(self) -> Iterator[list]:
         """One host-to-device copy of the epoch's indices, then every batch is gathered on the GPU."""
@@ -307,7 +354,8 @@ class DataLoader:
             if self.persistent_workers:
                 self._pool = pool
         try:
-            for batch in pool.run(iter(self._index_sampler), self.prefetch_factor):
+            tasks = itertools.repeat(None) if self._iterable else iter(self._index_sampler)
+            for batch in pool.run(tasks, self.prefetch_factor):
                 yield self._to_device(batch)
         except Exception:  # a broken pool is not kept (breaking out of the loop keeps a persistent one)
             if pool is self._pool:

@@ -18,6 +18,7 @@ samples, collates them and sends the batch back; the main process yields batches
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import queue
@@ -82,6 +83,7 @@ def _worker_loop(fetch: Any, tasks: Any, results: Any, worker_id: int,
     random.seed(seed)
     parent = os.getppid()
     init_error = None
+    stream, stream_epoch = None, None
     if worker_init_fn is not None:
         try:
             worker_init_fn(worker_id)
@@ -100,13 +102,19 @@ def _worker_loop(fetch: Any, tasks: Any, results: Any, worker_id: int,
             return
         epoch, k, indices = task
         if init_error is not None:
-            results.put((epoch, k, False, init_error))
+            results.put((epoch, k, "error", init_error))
             continue
         try:
-            results.put((epoch, k, True, fetch(indices)))
+            if indices is None:  # an IterableDataset: this worker's own stream, restarted each epoch
+                if stream_epoch != epoch:
+                    stream, stream_epoch = iter(fetch.dataset), epoch
+                results.put((epoch, k, "ok", fetch.next_batch(stream)))
+            else:
+                results.put((epoch, k, "ok", fetch(indices)))
+        except StopIteration:
+            results.put((epoch, k, "end", None))
         except Exception as exc:
-            results.put((epoch, k, False, _RemoteError(exc, worker_id)))
-
+            results.put((epoch, k, "error", _RemoteError(exc, worker_id)))
 
 class WorkerPool:
     """``num_workers`` processes serving ``fetch(indices)`` calls, results delivered in order
@@ -128,33 +136,43 @@ class WorkerPool:
             self.workers.append(w)
 
     def run(self, batches: Any, prefetch: int) -> Any:
-        """Yield ``fetch(indices)`` for each item of ``batches``, in order, ``prefetch`` in flight per worker."""
+        """Yield ``fetch(indices)`` for each item of ``batches`` in order, ``prefetch`` tasks in flight per
+        worker, handed out round-robin. An item ``None`` asks a worker for the next batch of its own
+        stream (an IterableDataset); a worker whose stream ends is not asked again."""
         self.epoch += 1
         epoch, n = self.epoch, len(self.workers)
-        pending = iter(enumerate(batches))
-        sent = received = 0
+        pending = iter(batches)
+        active = [True] * n
+        turn = itertools.cycle(range(n))
+        owner: dict[int, int] = {}
         done: dict[int, Any] = {}
+        sent = received = 0
         exhausted = False
         while True:
-            while not exhausted and sent - received < prefetch * n:
+            while not exhausted and sent - received < prefetch * n and any(active):
                 try:
-                    k, indices = next(pending)
+                    indices = next(pending)
                 except StopIteration:
                     exhausted = True
                     break
-                self.tasks[k % n].put((epoch, k, indices))
+                worker = next(w for w in turn if active[w])
+                owner[sent] = worker
+                self.tasks[worker].put((epoch, sent, indices))
                 sent += 1
-            if received == sent and exhausted:
+            if received == sent:
                 return
             while received not in done:
-                got_epoch, k, ok, data = self._get()
+                got_epoch, k, status, data = self._get()
                 if got_epoch == epoch:
-                    done[k] = (ok, data)
-            ok, data = done.pop(received)
+                    done[k] = (status, data)
+            status, data = done.pop(received)
             received += 1
-            if not ok:
+            if status == "end":
+                active[owner[received - 1]] = False
+            elif status == "error":
                 data.reraise()
-            yield data
+            else:
+                yield data
 
     def _get(self) -> tuple:
         waited = 0.0
