@@ -345,3 +345,13 @@ def test_iterable_dataset_refuses_shuffle_and_samplers():
         DataLoader(Counting(), shuffle=True)
     with pytest.raises(RangeError, match="IterableDataset"):
         DataLoader(Counting(), sampler=[0, 1])
+
+
+@pytest.mark.parametrize("drop_last", [False, True])
+@pytest.mark.parametrize("make", [lambda: SequentialSampler(range(11)), lambda: RandomSampler(range(11), seed=3),
+                                  lambda: RandomSampler(range(5), replacement=True, num_samples=13, seed=1),
+                                  lambda: [4, 2, 9, 1, 0]])
+def test_batch_sampler_index_arrays_are_its_batches(make, drop_last):
+    a, b = BatchSampler(make(), 4, drop_last), BatchSampler(make(), 4, drop_last)
+    for _ in range(2):  # two epochs: the seeded order advances the same way
+        assert [x.tolist() for x in a.index_arrays()] == list(b)

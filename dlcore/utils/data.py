@@ -184,6 +184,8 @@ class _Fetcher:
         if self.gather:  # what default_collate of the samples gives, in one indexing per array
             index = np.asarray(indices, dtype=np.int64)
             return [Tensor(a[index]) for a in self.dataset.arrays]
+        if isinstance(indices, np.ndarray):  # datasets get Python ints, as in PyTorch
+            indices = indices.tolist()
         many = getattr(self.dataset, "__getitems__", None)
         return self.collate_fn(many(indices) if many is not None else [self.dataset[i] for i in indices])
 
@@ -260,7 +262,8 @@ class DataLoader:
         elif sampler is None:
             sampler = RandomSampler(dataset, generator=self.generator, seed=seed) if shuffle \
                 else SequentialSampler(dataset)
-        if batch_size is not None and batch_sampler is None and not iterable:
+        self._own_batching = batch_size is not None and batch_sampler is None and not iterable
+        if self._own_batching:
             batch_sampler = BatchSampler(sampler, batch_size, drop_last)
         self.device = None if device is None else parse_device(device)
         on_gpu = isinstance(dataset, TensorDataset) and any(is_gpu_array(a) for a in dataset.arrays)
@@ -295,6 +298,12 @@ class DataLoader:
             if hasattr(s, "set_epoch"):
                 s.set_epoch(epoch)
 
+    def _batches(self) -> Iterator[Any]:
+        """What the fetcher reads per batch: index arrays for the loader's own BatchSampler."""
+        if self._own_batching:
+            return self.batch_sampler.index_arrays()
+        return iter(self._index_sampler)
+
     def __len__(self) -> int:
         if not self._iterable:
             return len(self._index_sampler)
@@ -322,7 +331,7 @@ class DataLoader:
         if self.num_workers == 0:
             if fetch.gather and is_gpu_array(self.dataset.arrays[0]):
                 return self._gather_on_device()
-            return (self._to_device(fetch(indices)) for indices in self._index_sampler)
+            return (self._to_device(fetch(indices)) for indices in self._batches())
         return self._from_workers(fetch, base_seed)
 
     def _from_stream(self, fetch: _Fetcher) -> Iterator[Any]:
@@ -336,10 +345,10 @@ class DataLoader:
 
     def _gather_on_device(self) -> Iterator[list]:
         """One host-to-device copy of the epoch's indices, then every batch is gathered on the GPU."""
-        batches = list(self._index_sampler)
+        batches = list(self._batches())
         arrays = self.dataset.arrays
         xp = get_array_module(arrays[0])
-        flat = xp.asarray(np.fromiter(itertools.chain.from_iterable(batches), dtype=np.int64))
+        flat = xp.asarray(np.concatenate(batches) if batches else np.zeros(0, np.int64))
         start = 0
         for batch in batches:
             index = flat[start:start + len(batch)]
@@ -354,7 +363,7 @@ class DataLoader:
             if self.persistent_workers:
                 self._pool = pool
         try:
-            tasks = itertools.repeat(None) if self._iterable else iter(self._index_sampler)
+            tasks = itertools.repeat(None) if self._iterable else self._batches()
             for batch in pool.run(tasks, self.prefetch_factor):
                 yield self._to_device(batch)
         except Exception:  # a broken pool is not kept (breaking out of the loop keeps a persistent one)

@@ -62,6 +62,10 @@ class SequentialSampler(Sampler):
     def __iter__(self) -> Iterator[int]:
         return iter(range(len(self.data_source)))
 
+    def order(self) -> np.ndarray:
+        """The indices as an int64 array."""
+        return np.arange(len(self.data_source), dtype=np.int64)
+
     def __len__(self) -> int:
         return len(self.data_source)
 
@@ -102,6 +106,10 @@ class RandomSampler(Sampler):
         return self.generator if self.generator is not None else cpu_rng()
 
     def __iter__(self) -> Iterator[int]:
+        return iter(self.order().tolist())
+
+    def order(self) -> np.ndarray:
+        """This pass's indices as an int64 array (what iterating yields); advances the epoch."""
         n, rng = len(self.data_source), self._rng()
         self.epoch += 1
         if self.replacement:
@@ -109,7 +117,7 @@ class RandomSampler(Sampler):
         else:
             whole, rest = divmod(self.num_samples, n) if n else (0, 0)
             order = np.concatenate([rng.permutation(n) for _ in range(whole)] + [rng.permutation(n)[:rest]])
-        return iter(order.astype(np.int64).tolist())
+        return order.astype(np.int64)
 
     def __len__(self) -> int:
         return self.num_samples
@@ -144,6 +152,18 @@ class BatchSampler(Sampler):
     def set_epoch(self, epoch: int) -> None:
         if hasattr(self.sampler, "set_epoch"):
             self.sampler.set_epoch(epoch)
+
+    def index_arrays(self) -> Iterator[np.ndarray]:
+        """The batches as int64 arrays, the same indices as iterating (fast for the built-in samplers)."""
+        order_of = getattr(self.sampler, "order", None)
+        if order_of is None or type(self.sampler) not in (SequentialSampler, RandomSampler):
+            for batch in self:
+                yield np.asarray(batch, dtype=np.int64)
+            return
+        order = order_of()
+        stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
+        for start in range(0, stop, self.batch_size):
+            yield order[start:start + self.batch_size]
 
     def __iter__(self) -> Iterator[list]:
         batch: list = []
