@@ -341,6 +341,11 @@ SCHEDULERS = {
     "ReduceLROnPlateau": lambda o: S.ReduceLROnPlateau(o, patience=0, cooldown=1, factor=0.5),
     "SequentialLR": lambda o: S.SequentialLR(o, [S.LinearLR(o, total_iters=2), S.StepLR(o, step_size=1, gamma=0.5)],
                                              milestones=[3]),
+    "ChainedScheduler": lambda o: S.ChainedScheduler([S.ConstantLR(o, total_iters=4), S.ExponentialLR(o, 0.9)]),
+    "ConstantLR": lambda o: S.ConstantLR(o, factor=0.25, total_iters=4),
+    "PolynomialLR": lambda o: S.PolynomialLR(o, total_iters=6, power=0.5),
+    "MultiplicativeLR": lambda o: S.MultiplicativeLR(o, [Warmup(4), lambda e: 0.9]),
+    "CosineAnnealingWarmRestarts": lambda o: S.CosineAnnealingWarmRestarts(o, T_0=2, T_mult=2),
 }
 METRIC = [1.0, 0.9, 0.95, 0.96, 0.97, 0.5, 0.6, 0.7]
 
@@ -402,12 +407,14 @@ def test_bad_scheduler_state_raises_checkpoint_error_and_changes_nothing(name):
         {**good, "last_epoch": 2.5},
         {**good, "base_lrs": [0.1]} if "base_lrs" in good else {**good, "min_lrs": [0.0]},
     ]
-    if name == "SequentialLR":
+    if name in ("SequentialLR", "ChainedScheduler"):
         spoiled.append({**good, "_schedulers": good["_schedulers"][:1]})
         spoiled.append({**good, "_schedulers": [good["_schedulers"][0], {**good["_schedulers"][1], "gamma": "x"}]})
     if name == "ReduceLROnPlateau":
         spoiled.append({**good, "mode": "sideways"})
     for bad in spoiled:
+        if bad == good:  # ChainedScheduler has no last_epoch of its own
+            continue
         with pytest.raises(CheckpointError):
             sched.load_state_dict(bad)
         assert {k: repr(v) for k, v in sched.__dict__.items()} == before
@@ -451,10 +458,18 @@ BAD_SCHEDULER_ARGUMENTS = [
      "another optimizer"),
     (lambda o: S.StepLR(o, step_size=2, last_epoch=-2), RangeError, "last_epoch"),
     (lambda o: S.StepLR("opt", step_size=2), DTypeError, "expected a dlcore.optim Optimizer"),
+    (lambda o: S.ConstantLR(o, factor=1.5), RangeError, "factor"),
+    (lambda o: S.ConstantLR(o, factor=0), RangeError, "factor"),
+    (lambda o: S.PolynomialLR(o, total_iters=0), RangeError, "total_iters"),
+    (lambda o: S.CosineAnnealingWarmRestarts(o, T_0=0), RangeError, "T_0"),
+    (lambda o: S.CosineAnnealingWarmRestarts(o, T_0=2, T_mult=1.5), DTypeError, "T_mult"),
+    (lambda o: S.ChainedScheduler([]), RangeError, "non-empty"),
+    (lambda o: S.ChainedScheduler([S.StepLR(o, 2), S.StepLR(_optimizer(), 2)]), RangeError, "another optimizer"),
 ]
 
 
-@pytest.mark.parametrize("make,error,match", BAD_SCHEDULER_ARGUMENTS, ids=[str(i) for i in range(30)])
+@pytest.mark.parametrize("make,error,match", BAD_SCHEDULER_ARGUMENTS,
+                         ids=[str(i) for i in range(len(BAD_SCHEDULER_ARGUMENTS))])
 def test_bad_scheduler_arguments_name_the_argument(make, error, match):
     with pytest.raises(error, match=match):
         make(_optimizer())

@@ -112,7 +112,7 @@ def _compare(ours, theirs, opt, topt, steps, metrics=None):
         else:
             ours.step(metrics[t])
             theirs.step(metrics[t])
-        assert ours.last_epoch == theirs.last_epoch
+        assert getattr(ours, "last_epoch", None) == getattr(theirs, "last_epoch", None)
         assert ours.get_last_lr() == pytest.approx(theirs.get_last_lr(), rel=1e-12, abs=1e-15), f"step {t + 1}"
         for ours_g, theirs_g in zip(_hyper(opt), _hyper(topt)):
             for a, b in zip(ours_g, theirs_g):
@@ -135,6 +135,12 @@ SCHEDULES = [
                             three_phase=True, base_momentum=0.8, max_momentum=0.9, div_factor=10.0,
                             final_div_factor=100.0), 12),
     ("OneCycleLR", (), dict(max_lr=0.5, total_steps=7, cycle_momentum=False), 7),
+    ("ConstantLR", (), dict(), 8),
+    ("ConstantLR", (), dict(factor=0.5, total_iters=2), 5),
+    ("PolynomialLR", (), dict(total_iters=4, power=2.0), 7),
+    ("MultiplicativeLR", (), dict(lr_lambda=lambda e: 0.95), 5),
+    ("CosineAnnealingWarmRestarts", (), dict(T_0=3), 10),
+    ("CosineAnnealingWarmRestarts", (), dict(T_0=2, T_mult=2, eta_min=0.01), 16),
 ]
 
 
@@ -201,3 +207,28 @@ def test_closed_form_step_epoch_and_resume_with_last_epoch_match_torch(name, kwa
         assert ours.get_last_lr() == pytest.approx(theirs.get_last_lr(), rel=1e-12)
     ours, theirs = _both(getattr(dl_sched, name), opt, topt, last_epoch=3, **kwargs)  # groups have initial_lr now
     _compare(ours, theirs, opt, topt, 4)
+
+
+@pytest.mark.parametrize("name,kwargs", [OPTIMIZERS[2], OPTIMIZERS[5], OPTIMIZERS[9], OPTIMIZERS[12], OPTIMIZERS[15],
+                                         OPTIMIZERS[18]], ids=lambda v: str(v))
+def test_repr_matches_torch(name, kwargs):
+    ours = getattr(optim, name)([nn.Parameter(np.ones(1))], **kwargs)
+    theirs = getattr(torch.optim, name)([torch.nn.Parameter(torch.ones(1))], **kwargs)
+    assert repr(ours) == repr(theirs)
+
+
+def test_chained_scheduler_matches_torch():
+    opt, topt = _pair()
+    build = lambda lib, o: [lib.ConstantLR(o, factor=0.5, total_iters=2), lib.ExponentialLR(o, gamma=0.9)]  # noqa: E731
+    ours = dl_sched.ChainedScheduler(build(dl_sched, opt))
+    theirs = torch.optim.lr_scheduler.ChainedScheduler(build(torch.optim.lr_scheduler, topt))
+    _compare(ours, theirs, opt, topt, 6)
+
+
+def test_warm_restarts_step_with_a_fractional_epoch_matches_torch():
+    opt, topt = _pair()
+    ours, theirs = _both(dl_sched.CosineAnnealingWarmRestarts, opt, topt, T_0=2, T_mult=2)
+    for epoch in (0.5, 1.5, 2.25, 5.0, 9.5, 1.0):
+        ours.step(epoch)
+        theirs.step(epoch)
+        assert ours.get_last_lr() == pytest.approx(theirs.get_last_lr(), rel=1e-12)

@@ -27,7 +27,8 @@ from .plateau import ReduceLROnPlateau
 from .scheduler_base import LRScheduler, check_int, check_optimizer, check_positive
 
 __all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LambdaLR", "LinearLR",
-           "OneCycleLR", "ReduceLROnPlateau", "SequentialLR"]
+           "OneCycleLR", "ReduceLROnPlateau", "SequentialLR", "ChainedScheduler", "ConstantLR", "PolynomialLR",
+           "MultiplicativeLR", "CosineAnnealingWarmRestarts"]
 
 
 def _lrs(optimizer: Optimizer) -> list[float]:
@@ -206,19 +207,43 @@ class LinearLR(LRScheduler):
                 for base in self.base_lrs]
 
 
-class SequentialLR(LRScheduler):
+class _Composite(LRScheduler):
+    """A scheduler made of schedulers: their states are kept (and checked) inside its own."""
+
+    _schedulers: list
+
+    def state_dict(self) -> dict:
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def _apply(self, state: dict) -> None:
+        state = dict(state)
+        for scheduler, child in zip(self._schedulers, state.pop("_schedulers")):
+            scheduler._apply(child)
+        self.__dict__.update(state)
+
+    def _restored(self, state_dict: Any) -> dict:
+        where = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, dict) or not isinstance(state_dict.get("_schedulers"), (list, tuple)):
+            raise CheckpointError(f"{where} expected a dict with a '_schedulers' list")
+        children = state_dict["_schedulers"]
+        if len(children) != len(self._schedulers):
+            raise CheckpointError(f"{where}: the state has {len(children)} schedulers, this one {len(self._schedulers)}")
+        restored = [s._restored(c) for s, c in zip(self._schedulers, children)]
+        rest = super()._restored(state_dict, skip=("_schedulers",))
+        rest["_schedulers"] = restored
+        return rest
+
+
+class SequentialLR(_Composite):
     """Run ``schedulers[0]`` until ``milestones[0]``, then ``schedulers[1]``, and so on."""
 
     def __init__(self, optimizer: Optimizer, schedulers: list, milestones: list, last_epoch: int = -1) -> None:
         check_optimizer("SequentialLR", optimizer)
         if not isinstance(schedulers, (list, tuple)) or not schedulers:
             raise RangeError(f"SequentialLR expected a non-empty list of schedulers, got {schedulers!r}")
-        for i, s in enumerate(schedulers):
-            if isinstance(s, ReduceLROnPlateau) or not isinstance(s, LRScheduler):
-                raise DTypeError(f"SequentialLR: schedulers[{i}] must be an epoch schedule (not ReduceLROnPlateau), "
-                                 f"got {type(s).__name__}")
-            if s.optimizer is not optimizer:
-                raise RangeError(f"SequentialLR: schedulers[{i}] ({type(s).__name__}) belongs to another optimizer")
+        _check_members("SequentialLR", schedulers, optimizer)
         if not isinstance(milestones, (list, tuple)) or len(milestones) != len(schedulers) - 1:
             raise RangeError(f"SequentialLR expected {len(schedulers) - 1} milestone(s) for {len(schedulers)} "
                              f"schedulers, got {milestones!r}")
@@ -247,26 +272,126 @@ class SequentialLR(LRScheduler):
             scheduler.step()
         self._last_lr = scheduler.get_last_lr()
 
-    def state_dict(self) -> dict:
-        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
-        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state
 
-    def _apply(self, state: dict) -> None:
-        state = dict(state)
-        for scheduler, child in zip(self._schedulers, state.pop("_schedulers")):
-            scheduler._apply(child)
-        self.__dict__.update(state)
+class ChainedScheduler(_Composite):
+    """Step several schedulers of one optimizer together; their effects multiply (PyTorch's)."""
 
-    def _restored(self, state_dict: Any) -> dict:
-        where = "SequentialLR.load_state_dict"
-        if not isinstance(state_dict, dict) or not isinstance(state_dict.get("_schedulers"), (list, tuple)):
-            raise CheckpointError(f"{where} expected a dict with a '_schedulers' list")
-        children = state_dict["_schedulers"]
-        if len(children) != len(self._schedulers):
-            raise CheckpointError(f"{where}: the state has {len(children)} schedulers, this one {len(self._schedulers)}")
-        restored = [s._restored(c) for s, c in zip(self._schedulers, children)]
-        rest = super()._restored(state_dict, skip=("_schedulers",))
-        rest["_schedulers"] = restored
-        return rest
+    def __init__(self, schedulers: list, optimizer: Optimizer | None = None) -> None:
+        if not isinstance(schedulers, (list, tuple)) or not schedulers:
+            raise RangeError(f"ChainedScheduler expected a non-empty list of schedulers, got {schedulers!r}")
+        optimizer = optimizer if optimizer is not None else getattr(schedulers[0], "optimizer", None)
+        _check_members("ChainedScheduler", schedulers, check_optimizer("ChainedScheduler", optimizer))
+        self._schedulers = list(schedulers)
+        self.optimizer = optimizer
+        self._last_lr = _lrs(optimizer)
 
+    def step(self) -> None:  # type: ignore[override]
+        for scheduler in self._schedulers:
+            scheduler.step()
+        self._last_lr = _lrs(self.optimizer)
+
+
+class ConstantLR(LRScheduler):
+    """lr = base_lr * factor until epoch ``total_iters``, then base_lr."""
+
+    def __init__(self, optimizer: Optimizer, factor: float = 1.0 / 3, total_iters: int = 5,
+                 last_epoch: int = -1) -> None:
+        check_optimizer("ConstantLR", optimizer)
+        self.factor = check_positive("ConstantLR", "factor", check_number("ConstantLR", "factor", factor, 0.0, 1.0))
+        self.total_iters = check_int("ConstantLR", "total_iters", total_iters, low=1)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        if self.last_epoch == 0:
+            return [lr * self.factor for lr in _lrs(self.optimizer)]
+        if self.last_epoch != self.total_iters:
+            return _lrs(self.optimizer)
+        return [lr * (1.0 / self.factor) for lr in _lrs(self.optimizer)]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        return [base * (self.factor + (self.last_epoch >= self.total_iters) * (1 - self.factor))
+                for base in self.base_lrs]
+
+
+class PolynomialLR(LRScheduler):
+    """lr = base_lr * (1 - min(epoch, total_iters) / total_iters) ** power."""
+
+    def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1) -> None:
+        check_optimizer("PolynomialLR", optimizer)
+        self.total_iters = check_int("PolynomialLR", "total_iters", total_iters, low=1)
+        self.power = check_number("PolynomialLR", "power", power)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return _lrs(self.optimizer)
+        decay = ((1.0 - self.last_epoch / self.total_iters) / (1.0 - (self.last_epoch - 1) / self.total_iters)) ** self.power
+        return [lr * decay for lr in _lrs(self.optimizer)]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        return [base * (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power
+                for base in self.base_lrs]
+
+
+class MultiplicativeLR(LambdaLR):
+    """Multiply the lr by ``lr_lambda(epoch)`` every epoch."""
+
+    def get_lr(self) -> list[float]:
+        if self._is_initial:
+            return _lrs(self.optimizer)
+        return [g["lr"] * fn(self.last_epoch) for fn, g in zip(self.lr_lambdas, self.optimizer.param_groups)]
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """Cosine annealing restarted every ``T_0 * T_mult**i`` epochs (SGDR, Loshchilov & Hutter)."""
+
+    def __init__(self, optimizer: Optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0,
+                 last_epoch: int = -1) -> None:
+        name = "CosineAnnealingWarmRestarts"
+        check_optimizer(name, optimizer)
+        self.T_0 = self.T_i = check_int(name, "T_0", T_0, low=1)
+        self.T_mult = check_int(name, "T_mult", T_mult, low=1)
+        self.eta_min = check_number(name, "eta_min", eta_min)
+        self.T_cur = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        return [self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
+                for base in self.base_lrs]
+
+    def step(self, epoch: float | None = None) -> None:
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur = self.T_cur + 1
+            if self.T_cur >= self.T_i:
+                self.T_cur = self.T_cur % self.T_i
+                self.T_i = self.T_i * self.T_mult
+        else:
+            epoch = check_number("CosineAnnealingWarmRestarts", "epoch", epoch)
+            if epoch >= self.T_0:
+                if self.T_mult == 1:
+                    self.T_cur = epoch % self.T_0
+                else:
+                    n = int(math.log((epoch / self.T_0 * (self.T_mult - 1) + 1), self.T_mult))
+                    self.T_cur = epoch - self.T_0 * (self.T_mult**n - 1) / (self.T_mult - 1)
+                    self.T_i = self.T_0 * self.T_mult**n
+            else:
+                self.T_i = self.T_0
+                self.T_cur = epoch
+        self.last_epoch = math.floor(epoch)
+        self._step_count += 1
+        values = self.get_lr()
+        for group, lr in zip(self.optimizer.param_groups, values):
+            group["lr"] = lr
+        self._last_lr = _lrs(self.optimizer)
+
+
+def _check_members(owner: str, schedulers: list, optimizer: Optimizer) -> None:
+    for i, s in enumerate(schedulers):
+        if isinstance(s, ReduceLROnPlateau) or not isinstance(s, LRScheduler):
+            raise DTypeError(f"{owner}: schedulers[{i}] must be an epoch schedule (not ReduceLROnPlateau), "
+                             f"got {type(s).__name__}")
+        if s.optimizer is not optimizer:
+            raise RangeError(f"{owner}: schedulers[{i}] ({type(s).__name__}) belongs to another optimizer")

@@ -151,6 +151,13 @@ class Optimizer:
         self.check_group(group)
         self.param_groups.append(group)
 
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {k}: {group[k]}" for k in sorted(group) if k != "params"]
+        return "\n".join(lines + [")"])
+
     def params(self) -> list[Tensor]:
         """Every parameter, group by group."""
         return [p for g in self.param_groups for p in g["params"]]
