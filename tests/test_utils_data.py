@@ -355,3 +355,20 @@ def test_batch_sampler_index_arrays_are_its_batches(make, drop_last):
     a, b = BatchSampler(make(), 4, drop_last), BatchSampler(make(), 4, drop_last)
     for _ in range(2):  # two epochs: the seeded order advances the same way
         assert [x.tolist() for x in a.index_arrays()] == list(b)
+
+
+def test_weighted_random_sampler_follows_the_weights():
+    from dlcore.utils.data import WeightedRandomSampler
+    draws = list(WeightedRandomSampler([0.0, 1.0, 3.0], 4000, generator=np.random.default_rng(0)))
+    counts = np.bincount(draws, minlength=3)
+    assert counts[0] == 0 and abs(counts[2] / counts[1] - 3) < 0.3 and len(draws) == 4000
+    unique = list(WeightedRandomSampler([1, 1, 1, 0], 3, replacement=False, generator=np.random.default_rng(0)))
+    assert sorted(unique) == [0, 1, 2]
+    for bad, match in [(([1, -1], 2), "weights"), (([0, 0], 2), "weights"), (([1, 2], 0), "num_samples"),
+                       (([1, float("nan")], 2), "weights")]:
+        with pytest.raises(RangeError, match=match):
+            WeightedRandomSampler(*bad)
+    with pytest.raises(RangeError, match="replacement=False"):
+        WeightedRandomSampler([1, 0, 1], 3, replacement=False)
+    loader = DataLoader(Squares(6), batch_size=2, sampler=WeightedRandomSampler([1] * 6, 4, generator=np.random.default_rng(1)))
+    assert len(loader) == 2 and sum(len(b[1]) for b in loader) == 4

@@ -35,14 +35,15 @@ from .samplers import (
     Sampler,
     SequentialSampler,
     SubsetRandomSampler,
+    WeightedRandomSampler,
     check_positive_int,
     resolve_generator,
 )
 from .workers import WorkerInfo, WorkerPool, get_worker_info
 
-__all__ = ["Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset", "random_split", "DataLoader", "Sampler",
-           "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "BatchSampler", "default_collate",
-           "default_convert", "get_worker_info", "WorkerInfo"]
+__all__ = ["Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset", "random_split", "DataLoader",
+           "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler",
+           "BatchSampler", "default_collate", "default_convert", "get_worker_info", "WorkerInfo"]
 
 
 class Dataset:

@@ -19,7 +19,8 @@ import numpy as np
 from ..backend import cpu_rng
 from ..errors import DTypeError, RangeError
 
-__all__ = ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "BatchSampler",
+__all__ = ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler",
+           "BatchSampler",
            "check_positive_int", "resolve_generator"]
 
 
@@ -136,6 +137,35 @@ class SubsetRandomSampler(Sampler):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+
+class WeightedRandomSampler(Sampler):
+    """``num_samples`` indices drawn with probabilities proportional to ``weights`` (PyTorch's
+    semantics; the draws come from NumPy, so the stream differs from PyTorch's multinomial)."""
+
+    def __init__(self, weights: Iterable[float], num_samples: int, replacement: bool = True,
+                 generator: Any = None) -> None:
+        w = np.asarray(list(weights) if not isinstance(weights, np.ndarray) else weights, dtype=np.float64)
+        if w.ndim != 1 or w.size == 0 or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+            raise RangeError(f"WeightedRandomSampler: weights expected a non-empty 1-D list of finite numbers "
+                             f">= 0 with a positive sum, got {w.tolist()[:8]}")
+        if not isinstance(replacement, (bool, np.bool_)):
+            raise DTypeError(f"WeightedRandomSampler: replacement expected a bool, got {replacement!r}")
+        self.num_samples = check_positive_int("WeightedRandomSampler", "num_samples", num_samples)
+        if not replacement and self.num_samples > np.count_nonzero(w):
+            raise RangeError(f"WeightedRandomSampler: replacement=False cannot draw num_samples={num_samples} from "
+                             f"{np.count_nonzero(w)} weights > 0")
+        self.weights, self.replacement = w, bool(replacement)
+        self.generator = resolve_generator("WeightedRandomSampler", generator)
+
+    def __iter__(self) -> Iterator[int]:
+        rng = self.generator if self.generator is not None else cpu_rng()
+        draws = rng.choice(self.weights.size, size=self.num_samples, replace=self.replacement,
+                           p=self.weights / self.weights.sum())
+        return iter(draws.astype(np.int64).tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
 
 
 class BatchSampler(Sampler):
