@@ -372,3 +372,13 @@ def test_weighted_random_sampler_follows_the_weights():
         WeightedRandomSampler([1, 0, 1], 3, replacement=False)
     loader = DataLoader(Squares(6), batch_size=2, sampler=WeightedRandomSampler([1] * 6, 4, generator=np.random.default_rng(1)))
     assert len(loader) == 2 and sum(len(b[1]) for b in loader) == 4
+
+
+def test_a_new_pass_over_persistent_workers_closes_the_older_iterator():
+    loader = DataLoader(Squares(12), batch_size=2, num_workers=2, persistent_workers=True)
+    old = iter(loader)
+    next(old)
+    assert len(list(loader)) == 6  # the new pass gets all its batches
+    with pytest.raises(RuntimeError, match="new pass"):
+        next(old)
+    loader._pool.close()

@@ -39,7 +39,7 @@ from .samplers import (
     check_positive_int,
     resolve_generator,
 )
-from .workers import WorkerInfo, WorkerPool, get_worker_info
+from .workers import StalePassError, WorkerInfo, WorkerPool, get_worker_info
 
 __all__ = ["Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset", "random_split", "DataLoader",
            "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler",
@@ -367,6 +367,8 @@ class DataLoader:
             tasks = itertools.repeat(None) if self._iterable else self._batches()
             for batch in pool.run(tasks, self.prefetch_factor):
                 yield self._to_device(batch)
+        except StalePassError:
+            raise
         except Exception:  # a broken pool is not kept (breaking out of the loop keeps a persistent one)
             if pool is self._pool:
                 self._pool = None

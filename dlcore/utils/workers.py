@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 from ..backend import manual_seed
 
-__all__ = ["WorkerInfo", "get_worker_info", "WorkerPool"]
+__all__ = ["WorkerInfo", "get_worker_info", "WorkerPool", "StalePassError"]
 
 _POLL_S = 0.2
 
@@ -55,6 +55,10 @@ def get_worker_info() -> WorkerInfo | None:
     True
     """
     return _worker_info
+
+
+class StalePassError(RuntimeError):
+    """An iterator over persistent workers was overtaken by a newer pass (the workers are fine)."""
 
 
 class _RemoteError:
@@ -161,6 +165,9 @@ class WorkerPool:
                 sent += 1
             if received == sent:
                 return
+            if self.epoch != epoch:  # a newer pass took the (persistent) workers over
+                raise StalePassError("DataLoader: a new pass over this loader's persistent workers started; "
+                                     "this older iterator cannot continue")
             while received not in done:
                 got_epoch, k, status, data = self._get()
                 if got_epoch == epoch:
