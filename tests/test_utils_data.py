@@ -382,3 +382,20 @@ def test_a_new_pass_over_persistent_workers_closes_the_older_iterator():
     with pytest.raises(RuntimeError, match="new pass"):
         next(old)
     loader._pool.close()
+
+
+class EnvAtUnpickle(Squares):
+    """Records CUDA_VISIBLE_DEVICES when a spawned worker unpickles it (before any worker code runs)."""
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.seen = os.environ.get("CUDA_VISIBLE_DEVICES")
+
+    def __getitem__(self, i):
+        return str(getattr(self, "seen", "main process"))
+
+
+def test_spawned_workers_see_no_gpu_from_the_start_and_the_parent_env_is_restored():
+    before = os.environ.get("CUDA_VISIBLE_DEVICES")
+    batches = list(DataLoader(EnvAtUnpickle(2), batch_size=2, num_workers=1, multiprocessing_context="spawn"))
+    assert batches == [["", ""]] and os.environ.get("CUDA_VISIBLE_DEVICES") == before

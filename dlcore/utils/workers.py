@@ -18,6 +18,7 @@ samples, collates them and sends the batch back; the main process yields batches
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import multiprocessing
 import os
@@ -120,6 +121,19 @@ def _worker_loop(fetch: Any, tasks: Any, results: Any, worker_id: int,
         except Exception as exc:
             results.put((epoch, k, "error", _RemoteError(exc, worker_id)))
 
+@contextlib.contextmanager
+def _gpus_hidden() -> Any:
+    saved = os.environ.get("CUDA_VISIBLE_DEVICES")
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["CUDA_VISIBLE_DEVICES"]
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = saved
+
+
 class WorkerPool:
     """``num_workers`` processes serving ``fetch(indices)`` calls, results delivered in order
     (``fetch`` is picklable and has the ``dataset`` it reads)."""
@@ -136,7 +150,8 @@ class WorkerPool:
             w = ctx.Process(target=_worker_loop, daemon=True,
                             args=(fetch, self.tasks[i], self.results, i, num_workers, base_seed + i,
                                   worker_init_fn))
-            w.start()
+            with _gpus_hidden():  # a spawned child sees no GPU from its first import on
+                w.start()
             self.workers.append(w)
 
     def run(self, batches: Any, prefetch: int) -> Any:
