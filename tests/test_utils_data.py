@@ -399,3 +399,11 @@ def test_spawned_workers_see_no_gpu_from_the_start_and_the_parent_env_is_restore
     before = os.environ.get("CUDA_VISIBLE_DEVICES")
     batches = list(DataLoader(EnvAtUnpickle(2), batch_size=2, num_workers=1, multiprocessing_context="spawn"))
     assert batches == [["", ""]] and os.environ.get("CUDA_VISIBLE_DEVICES") == before
+
+
+def test_pytorch_import_paths_work():
+    import dlcore as torch  # a ported script's only change
+    assert torch.utils.data.DataLoader is DataLoader and torch.data.DataLoader is DataLoader
+    assert torch.utils.data.TensorDataset is TensorDataset and torch.optim.lr_scheduler.StepLR
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        torch.utils.nothing

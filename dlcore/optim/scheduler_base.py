@@ -45,7 +45,11 @@ def check_int(owner: str, name: str, value: Any, low: int) -> int:
 
 
 def check_positive(owner: str, name: str, value: Any) -> float:
-    """``value`` as a float after checking it is a number > 0."""
+    """``value`` as a float after checking it is a number > 0.
+
+    >>> check_positive("StepLR", "gamma", 0.5)
+    0.5
+    """
     value = check_number(owner, name, value)
     if value == 0:
         raise RangeError(f"{owner}: {name} expected a number > 0, got {value!r}")
@@ -53,13 +57,24 @@ def check_positive(owner: str, name: str, value: Any) -> float:
 
 
 def check_optimizer(owner: str, optimizer: Any) -> Optimizer:
+    """``optimizer`` itself when it is a dlcore Optimizer, else a clear :class:`DTypeError`.
+
+    >>> check_optimizer("StepLR", "adam")
+    Traceback (most recent call last):
+    dlcore.errors.DTypeError: StepLR expected a dlcore.optim Optimizer, got str
+    """
     if not isinstance(optimizer, Optimizer):
         raise DTypeError(f"{owner} expected a dlcore.optim Optimizer, got {type(optimizer).__name__}")
     return optimizer
 
 
 def per_group(owner: str, name: str, optimizer: Optimizer, value: Any, low: float = 0.0) -> list[float]:
-    """One number per parameter group: ``value`` repeated, or a list with one entry per group."""
+    """One number per parameter group: ``value`` repeated, or a list with one entry per group.
+
+    >>> import dlcore, dlcore.nn as nn
+    >>> per_group("OneCycleLR", "max_lr", dlcore.optim.SGD(nn.Linear(1, 1).parameters()), 0.1)
+    [0.1]
+    """
     groups = len(optimizer.param_groups)
     if isinstance(value, (list, tuple)):
         if len(value) != groups:

@@ -25,7 +25,12 @@ __all__ = ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler
 
 
 def check_positive_int(owner: str, name: str, value: Any) -> int:
-    """``value`` as an int after checking it is a whole number (not a bool) >= 1."""
+    """``value`` as an int after checking it is a whole number (not a bool) >= 1.
+
+    >>> check_positive_int("DataLoader", "batch_size", 2.5)
+    Traceback (most recent call last):
+    dlcore.errors.DTypeError: DataLoader: batch_size expected a positive int, got float 2.5
+    """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise DTypeError(f"{owner}: {name} expected a positive int, got {type(value).__name__} {value!r}")
     if value < 1:
@@ -35,7 +40,11 @@ def check_positive_int(owner: str, name: str, value: Any) -> int:
 
 def resolve_generator(owner: str, generator: Any) -> np.random.Generator | None:
     """A NumPy Generator from ``generator``: None, a ``numpy.random.Generator``, or an object with
-    a ``numpy_generator()`` method (a dlcore Generator); anything else is a clear error."""
+    a ``numpy_generator()`` method (a dlcore Generator); anything else is a clear error.
+
+    >>> resolve_generator("DataLoader", None) is None
+    True
+    """
     if generator is None or isinstance(generator, np.random.Generator):
         return generator
     make = getattr(generator, "numpy_generator", None)
