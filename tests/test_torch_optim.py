@@ -232,3 +232,18 @@ def test_warm_restarts_step_with_a_fractional_epoch_matches_torch():
         ours.step(epoch)
         theirs.step(epoch)
         assert ours.get_last_lr() == pytest.approx(theirs.get_last_lr(), rel=1e-12)
+
+
+def test_named_parameters_are_accepted_like_torch():
+    ours_model, theirs_model = nn.Linear(2, 1), torch.nn.Linear(2, 1)
+    ours = optim.Adam(ours_model.named_parameters(), lr=0.1)
+    theirs = torch.optim.Adam(theirs_model.named_parameters(), lr=0.1)
+    assert ours.state_dict()["param_groups"] == theirs.state_dict()["param_groups"]
+    assert ours.param_groups[0]["param_names"] == ["weight", "bias"]
+    with pytest.raises(ValueError, match="with names"):
+        ours.add_param_group({"params": [nn.Parameter(np.ones(1))]})
+    with pytest.raises(ValueError):
+        theirs.add_param_group({"params": [torch.nn.Parameter(torch.ones(1))]})
+    fresh = optim.Adam(nn.Linear(2, 1).parameters())
+    fresh.load_state_dict(ours.state_dict())
+    assert fresh.param_groups[0]["param_names"] == ["weight", "bias"]

@@ -136,6 +136,14 @@ class Optimizer:
             raise DTypeError(f"{name}: a group's params must be an ordered collection (list, tuple, generator), "
                              f"not a set, so that their order (and the state_dict) is reproducible")
         params = list(params)
+        names = None
+        if any(isinstance(p, tuple) for p in params):  # named_parameters(): (name, tensor) pairs
+            if not all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in params):
+                raise RangeError(f"{name}: give every parameter of a group with a name (name, tensor) or none")
+            names, params = [p[0] for p in params], [p[1] for p in params]
+        if self.param_groups and ("param_names" in self.param_groups[0]) != (names is not None):
+            raise RangeError(f"{name}: every parameter group must be given with names or every one without "
+                             f"(this group is {'with' if names is not None else 'without'} names)")
         for i, p in enumerate(params):
             if not isinstance(p, Tensor):
                 raise DTypeError(f"{name} can only optimise Tensors, got {type(p).__name__} at params[{i}]")
@@ -148,6 +156,8 @@ class Optimizer:
         if any(id(p) in seen for p in params):
             raise RangeError(f"{name}: some parameters appear in more than one parameter group")
         group = {**self.defaults, **{k: v for k, v in param_group.items() if k != "params"}, "params": params}
+        if names is not None:
+            group["param_names"] = names
         self.check_group(group)
         self.param_groups.append(group)
 
@@ -254,10 +264,12 @@ class Optimizer:
         """
         groups, state = self._checked(state_dict)
         for group, saved in zip(self.param_groups, groups):
-            params = group["params"]
+            params, names = group["params"], group.get("param_names")
             group.clear()
             group.update(saved)
             group["params"] = params
+            if names is not None and "param_names" not in saved:
+                group["param_names"] = names
         self.state = state
 
     def _checked(self, state_dict: Any) -> tuple[list[dict], dict]:
@@ -285,6 +297,11 @@ class Optimizer:
                 raise CheckpointError(f"{where}: param_groups[{gi}] has {len(saved['params'])} parameters in the "
                                       f"state, {len(group['params'])} in this optimizer")
             new = {k: v for k, v in saved.items() if k != "params"}
+            names = new.get("param_names")
+            if names is not None and (not isinstance(names, (list, tuple)) or len(names) != len(group["params"])
+                                      or not all(isinstance(n, str) for n in names)):
+                raise CheckpointError(f"{where}: param_groups[{gi}]['param_names'] expected "
+                                      f"{len(group['params'])} names, got {names!r}"[:300])
             if "betas" in new and isinstance(new["betas"], list):
                 new["betas"] = tuple(new["betas"])
             try:
@@ -309,7 +326,7 @@ class Optimizer:
     def _check_saver(self, saved: dict, gi: int) -> None:
         """Refuse the hyper-parameters of another optimizer type, naming it when it is known."""
         mine = set(self.defaults)
-        theirs = set(saved) - {"params"} - SCHEDULER_KEYS
+        theirs = set(saved) - {"params", "param_names"} - SCHEDULER_KEYS
         if theirs == mine:
             return
         for other_name, other in Optimizer._registry.items():
