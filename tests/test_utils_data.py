@@ -199,6 +199,8 @@ BAD_LOADERS = [
     (lambda: DataLoader(Squares(), collate_fn=3), DTypeError, "collate_fn"),
     (lambda: DataLoader(Squares(), num_workers=1, multiprocessing_context="thread"), RangeError, "multiprocessing"),
     (lambda: DataLoader(Squares(), shuffle=True, generator=7), DTypeError, "generator"),
+    (lambda: DataLoader(Squares(), seed=3), RangeError, "needs shuffle=True"),
+    (lambda: TensorDataset(), RangeError, "at least one array"),
     (lambda: random_split(range(10), [3, 3]), RangeError, "summing"),
     (lambda: random_split(range(10), [-1, 11]), RangeError, "lengths"),
 ]

@@ -101,7 +101,7 @@ class Optimizer:
         self.param_groups: list[dict] = []
         groups = list(params)
         if not groups:
-            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+            raise RangeError(f"{type(self).__name__} got an empty parameter list (expected at least one Tensor)")
         if not isinstance(groups[0], dict):
             groups = [{"params": groups}]
         for group in groups:

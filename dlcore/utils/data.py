@@ -73,7 +73,7 @@ class TensorDataset(Dataset):
 
     def __init__(self, *tensors: Any) -> None:
         if not tensors:
-            raise ValueError("TensorDataset expected at least one array")
+            raise RangeError("TensorDataset expected at least one array, got none")
         self.arrays = tuple(as_array(a) for a in tensors)
         lengths = [a.shape[0] if a.ndim else None for a in self.arrays]
         if None in lengths or len(set(lengths)) != 1:
@@ -119,7 +119,7 @@ class ConcatDataset(Dataset):
     def __init__(self, datasets: Iterable[Any]) -> None:
         self.datasets = list(datasets)
         if not self.datasets:
-            raise ValueError("ConcatDataset expected at least one dataset")
+            raise RangeError("ConcatDataset expected at least one dataset, got none")
         self.cumulative_sizes = list(itertools.accumulate(len(d) for d in self.datasets))
 
     def __len__(self) -> int:
@@ -247,6 +247,8 @@ class DataLoader:
                 multiprocessing.get_all_start_methods():
             raise RangeError(f"DataLoader: multiprocessing_context expected one of "
                              f"{multiprocessing.get_all_start_methods()}, got {multiprocessing_context!r}")
+        if seed is not None and not shuffle:
+            raise RangeError(f"DataLoader: seed={seed!r} orders the shuffle; it needs shuffle=True (and no sampler)")
         if sampler is not None and shuffle:
             raise RangeError("DataLoader: sampler is mutually exclusive with shuffle=True (got both)")
         if batch_sampler is not None:
