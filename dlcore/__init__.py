@@ -6,7 +6,7 @@
     [[2.0, 4.0]]
 """
 
-from . import cuda, data, datasets, functional, metrics, nn, optim, plot, preprocessing, train
+from . import cuda, data, datasets, functional, metrics, nn, optim, plot, preprocessing, train, utils
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
 from .backend import Device, default_dtype, device, get_array_module, manual_seed, set_default_dtype, to_device
 from .errors import CheckpointError, DeviceError, DlcoreError, DTypeError, NonFiniteLossError, RangeError, ShapeError
@@ -17,7 +17,7 @@ from .train import evaluate, fit, predict
 __version__ = "0.1.0"
 
 __all__ = [
-    "cuda", "data", "datasets", "functional", "metrics", "nn", "optim", "plot", "preprocessing", "train",
+    "cuda", "data", "datasets", "functional", "metrics", "nn", "optim", "plot", "preprocessing", "train", "utils",
     "evaluate", "fit", "predict",
     "Function", "enable_grad", "is_grad_enabled", "no_grad",
     "Device", "default_dtype", "device", "get_array_module", "manual_seed", "set_default_dtype", "to_device",

@@ -81,6 +81,7 @@ class TrainingRun:
             "epoch": int(epoch),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "optimizer_type": type(self.optimizer).__name__,
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "history": {k: list(v) for k, v in self.history.items()},
             "rng": get_rng_state(),

@@ -63,7 +63,8 @@ def _check(run: Any, state: Any, path: str) -> None:
     if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
         raise _fail(path, f"its epoch should be an int >= 0, got {epoch!r}")
     opt = state["optimizer"]
-    saved_type = opt.get("type") if isinstance(opt, dict) else None
+    # PyTorch's optimizer state_dict does not name its class: the checkpoint does, beside it
+    saved_type = state.get("optimizer_type", opt.get("type") if isinstance(opt, dict) else None)
     if saved_type != type(run.optimizer).__name__:
         raise _fail(path, f"its optimizer state was saved by {saved_type}, this run uses "
                           f"{type(run.optimizer).__name__}")

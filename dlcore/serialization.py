@@ -53,8 +53,12 @@ def _encode(obj: Any, arrays: dict, where: str) -> Any:
     if isinstance(obj, dict):
         out = {}
         for k, v in obj.items():
+            if isinstance(k, (int, np.integer)) and not isinstance(k, bool):  # e.g. an optimizer's state
+                k = str(int(k))  # index; it loads back as its decimal string
+                if k in obj:
+                    raise ValueError(f"save: the dict at {where} has both {k} and {k!r} as keys")
             if not isinstance(k, str):
-                raise TypeError(f"save: dict keys must be strings, got {type(k).__name__} {k!r} at {where}")
+                raise TypeError(f"save: dict keys must be strings or ints, got {type(k).__name__} {k!r} at {where}")
             if k == _REF:
                 raise ValueError(f"save: the dict key {_REF!r} at {where} is reserved for dlcore's array references")
             out[k] = _encode(v, arrays, f"{where}.{k}")

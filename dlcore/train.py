@@ -48,7 +48,9 @@ def _loader(data: Any, batch_size: int | None, shuffle: bool, seed: int | None, 
     if isinstance(data, DataLoader):
         return data
     if isinstance(data, (tuple, list)) and len(data) == 2:
-        return DataLoader(TensorDataset(*data), batch_size=batch_size, shuffle=shuffle, seed=seed, device=device)
+        dataset = TensorDataset(*data)  # batch_size=None here is one batch of everything (batch GD)
+        size = max(1, len(dataset)) if batch_size is None else batch_size
+        return DataLoader(dataset, batch_size=size, shuffle=shuffle, seed=seed, device=device)
     got = f"a {type(data).__name__} of {len(data)}" if isinstance(data, (tuple, list)) else type(data).__name__
     raise RangeError(f"{who} expected (X, y) arrays/Tensors or a DataLoader, got {got}")
 

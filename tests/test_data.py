@@ -29,7 +29,7 @@ def test_tensor_dataset_indexing_and_errors():
 
 
 @pytest.mark.parametrize("batch_size,drop_last,sizes", [
-    (4, False, [4, 4, 2]), (4, True, [4, 4]), (None, False, [10]), (1, False, [1] * 10), (32, False, [10]),
+    (4, False, [4, 4, 2]), (4, True, [4, 4]), (1, False, [1] * 10), (32, False, [10]),
 ])
 def test_batch_sizes_in_order(batch_size, drop_last, sizes):
     X, y = arrays()
@@ -88,9 +88,17 @@ def test_generic_dataset_is_collated():
     np.testing.assert_array_equal(batches[1][1], [1, 0, 1])
 
 
-def test_tuple_of_arrays_is_accepted():
+def test_batch_size_none_yields_samples_unbatched_as_pytorch():
+    X, y = arrays(4)
+    samples = list(DataLoader(TensorDataset(X, y), batch_size=None))
+    assert len(samples) == 4 and samples[2][0].shape == (3,) and samples[2][1].item() == 2
+
+
+def test_a_list_is_a_dataset_of_samples_as_pytorch():
     X, y = arrays()
-    assert len(DataLoader((X, y), batch_size=5)) == 2
+    # PyTorch reads (X, y) as a dataset of two samples, X and y; it is not a TensorDataset
+    assert len(DataLoader((X, y), batch_size=5)) == 1
+    assert len(DataLoader(TensorDataset(X, y), batch_size=5)) == 2
 
 
 def test_device_loader_keeps_data_on_device(device):

@@ -136,6 +136,6 @@ def test_training_killed_after_a_checkpoint_resumes_bit_exactly_in_a_fresh_proce
     assert list(straight["model"]) == list(resumed["model"])
     for key, value in straight["model"].items():  # weights and BatchNorm buffers
         np.testing.assert_array_equal(resumed["model"][key], value, err_msg=key)
-    for a, b in zip(straight["optimizer"]["state"], resumed["optimizer"]["state"]):
+    for a, b in zip(straight["optimizer"]["state"].values(), resumed["optimizer"]["state"].values(), strict=True):
         np.testing.assert_array_equal(a["momentum_buffer"], b["momentum_buffer"])
     assert straight["optimizer"]["param_groups"] == resumed["optimizer"]["param_groups"]

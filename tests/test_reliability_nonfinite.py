@@ -27,7 +27,7 @@ def blobs(n=32, seed=0):
 def state(model, opt):
     """Every number fit may change: parameters, buffers and the optimizer's state."""
     out = {k: v.numpy().copy() for k, v in model.state_dict().items()}
-    for i, entry in enumerate(opt.state_dict()["state"]):
+    for i, entry in opt.state_dict()["state"].items():
         out.update({f"opt{i}.{k}": np.array(v, copy=True) for k, v in entry.items()})
     return out
 

@@ -88,8 +88,15 @@ def test_truncated_and_foreign_files(tmp_path):
 def test_unsupported_values_are_clear_errors(tmp_path):
     with pytest.raises(TypeError, match="cannot store"):
         dlcore.save({"f": lambda: 0}, tmp_path / "x.npz")
-    with pytest.raises(TypeError, match="keys must be strings"):
-        dlcore.save({1: np.ones(1)}, tmp_path / "x.npz")
+    with pytest.raises(TypeError, match="keys must be strings or ints"):
+        dlcore.save({(1, 2): np.ones(1)}, tmp_path / "x.npz")
+    with pytest.raises(ValueError, match="both 1 and '1'"):
+        dlcore.save({1: 0, "1": 1}, tmp_path / "x.npz")
+
+
+def test_int_keys_load_back_as_their_decimal_strings(tmp_path):
+    dlcore.save({"state": {0: {"step": 3}, 12: {}}}, tmp_path / "x.npz")
+    assert dlcore.load(tmp_path / "x.npz") == {"state": {"0": {"step": 3}, "12": {}}}
 
 
 def test_save_leaves_no_temp_files_and_replaces_atomically(tmp_path):

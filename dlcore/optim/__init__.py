@@ -1,4 +1,4 @@
-"""Optimizers (lecture 001): SGD with momentum, Adam, and learning-rate schedules.
+"""Optimizers (lecture 001) and learning-rate schedules, as ``torch.optim``.
 
     >>> import dlcore
     >>> dlcore.optim.SGD, dlcore.optim.Adam, dlcore.optim.lr_scheduler.StepLR  # doctest: +ELLIPSIS
@@ -6,8 +6,11 @@
 """
 
 from . import lr_scheduler
-from .adam import Adam
+from .adadelta import Adadelta
+from .adagrad import Adagrad
+from .adam import Adam, AdamW
 from .optimizer import Optimizer
+from .rmsprop import RMSprop
 from .sgd import SGD
 
-__all__ = ["Adam", "Optimizer", "SGD", "lr_scheduler"]
+__all__ = ["Adadelta", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "SGD", "lr_scheduler"]

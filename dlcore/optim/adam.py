@@ -1,10 +1,16 @@
-"""Adam (Kingma & Ba, 2015): per-parameter step sizes from running moments of the gradient.
+"""Adam (Kingma & Ba, 2015) and AdamW (Loshchilov & Hutter, 2019), as ``torch.optim.Adam/AdamW``.
 
-    m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+    m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2         (v_max = max(v_max, v) with amsgrad)
     w = w - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
 
+Adam adds ``weight_decay * w`` to the gradient; AdamW (``decoupled_weight_decay``) instead
+shrinks the weight first: ``w = w * (1 - lr * weight_decay)``.
+
     >>> import dlcore, dlcore.nn as nn
-    >>> opt = Adam(nn.Linear(2, 1).parameters(), lr=1e-3)
+    >>> opt = Adam(nn.Linear(2, 1).parameters(), lr=1e-3, amsgrad=True)
+    >>> opt = AdamW(nn.Linear(2, 1).parameters())
+    >>> opt.param_groups[0]["weight_decay"]
+    0.01
 """
 
 from __future__ import annotations
@@ -14,32 +20,72 @@ from typing import Any, Iterable
 
 from ..backend import get_array_module
 from ..tensor import Tensor
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_betas
 
 
 class Adam(Optimizer):
+    """``torch.optim.Adam``: same arguments, defaults and update."""
+
+    STATE_KEYS = frozenset({"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"})
+
     def __init__(self, params: Iterable[Any], lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0) -> None:
-        if lr < 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
-            raise ValueError(f"Adam expected lr >= 0 and betas in [0, 1), got lr={lr}, betas={betas}")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+                 weight_decay: float = 0, amsgrad: bool = False, *, foreach: bool | None = None,
+                 maximize: bool = False, capturable: bool = False, differentiable: bool = False,
+                 fused: bool | None = None, decoupled_weight_decay: bool = False) -> None:
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                                      maximize=maximize, foreach=foreach, capturable=capturable,
+                                      differentiable=differentiable, fused=fused,
+                                      decoupled_weight_decay=decoupled_weight_decay))
+
+    NON_NEGATIVE = ("lr", "eps", "weight_decay")
+
+    def check_group(self, group: dict) -> None:
+        super().check_group(group)
+        group["betas"] = check_betas(type(self).__name__, group["betas"])
+
+    def init_state(self, p: Tensor, group: dict) -> dict:
+        xp = get_array_module(p.array)
+        state = {"step": 0, "exp_avg": xp.zeros_like(p.array), "exp_avg_sq": xp.zeros_like(p.array)}
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = xp.zeros_like(p.array)
+        return state
 
     def update(self, p: Tensor, grad: Any, group: dict, state: dict) -> None:
         xp = get_array_module(p.array)
-        if group["weight_decay"]:
-            grad = grad + group["weight_decay"] * p.array
-        if "step" not in state:
-            state["step"] = 0
-            state["exp_avg"] = xp.zeros_like(p.array)
-            state["exp_avg_sq"] = xp.zeros_like(p.array)
-        state["step"] += 1
+        lr = group["lr"]
+        if group["decoupled_weight_decay"]:
+            if group["maximize"]:
+                grad = -grad
+            if group["weight_decay"]:
+                p.array *= 1 - lr * group["weight_decay"]
+        else:
+            grad = self.directed_grad(p, grad, group)
+        state["step"] = t = state["step"] + 1
         b1, b2 = group["betas"]
         m, v = state["exp_avg"], state["exp_avg_sq"]
         m *= b1
         m += (1 - b1) * grad
         v *= b2
-        v += (1 - b2) * grad * grad
-        t = state["step"]
-        step_size = group["lr"] / (1 - b1**t)
-        denom = xp.sqrt(v) / math.sqrt(1 - b2**t) + group["eps"]
-        p.array -= (step_size * m / denom).astype(p.dtype, copy=False)
+        v += (1 - b2) * (grad * grad)
+        if group["amsgrad"]:
+            if "max_exp_avg_sq" not in state:  # amsgrad switched on after the first step
+                state["max_exp_avg_sq"] = xp.zeros_like(v)
+            v = xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+        denom = xp.sqrt(v)
+        denom /= math.sqrt(1 - b2**t)
+        denom += group["eps"]
+        step = xp.divide(m, denom, out=denom)
+        step *= lr / (1 - b1**t)
+        p.array -= step
+
+
+class AdamW(Adam):
+    """``torch.optim.AdamW``: Adam with decoupled weight decay (default ``weight_decay=1e-2``)."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, capturable: bool = False, differentiable: bool = False,
+                 fused: bool | None = None) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                         foreach=foreach, maximize=maximize, capturable=capturable, differentiable=differentiable,
+                         fused=fused, decoupled_weight_decay=True)

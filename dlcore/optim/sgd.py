@@ -1,35 +1,47 @@
-"""Stochastic gradient descent with momentum, Nesterov and weight decay (lecture 001).
+"""Stochastic gradient descent with momentum, dampening, Nesterov and weight decay (lecture 001).
 
-Momentum follows PyTorch's convention (no 1 - momentum damping on the step)::
+The update is PyTorch's (``torch.optim.SGD``)::
 
-    g   = grad + weight_decay * w
-    buf = momentum * buf + g            (buf = g on the first step)
-    w   = w - lr * buf                  (Nesterov: w - lr * (g + momentum * buf))
+    g   = -grad if maximize else grad;   g = g + weight_decay * w
+    buf = g on the first step, then momentum * buf + (1 - dampening) * g
+    g   = g + momentum * buf if nesterov else buf          (when momentum != 0)
+    w   = w - lr * g
 
     >>> import dlcore, dlcore.nn as nn
-    >>> opt = SGD(nn.Linear(2, 1).parameters(), lr=0.1, momentum=0.9)
+    >>> opt = SGD(nn.Linear(2, 1).parameters(), lr=0.1, momentum=0.9, nesterov=True)
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterable
 
+from ..errors import RangeError
 from ..tensor import Tensor
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_number
 
 
 class SGD(Optimizer):
-    def __init__(self, params: Iterable[Any], lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
-                 weight_decay: float = 0.0, dampening: float = 0.0) -> None:
-        if lr < 0 or momentum < 0 or weight_decay < 0:
-            raise ValueError(f"SGD expected lr, momentum and weight_decay >= 0, got {lr}, {momentum}, {weight_decay}")
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("SGD with nesterov=True needs momentum > 0 and dampening = 0")
-        super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, dampening=dampening))
+    """``torch.optim.SGD``: same arguments, defaults (``lr=1e-3``) and update."""
+
+    STATE_KEYS = frozenset({"momentum_buffer"})
+    NON_NEGATIVE = ("lr", "momentum", "weight_decay")
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
+                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, differentiable: bool = False, fused: bool | None = None) -> None:
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                                      nesterov=nesterov, maximize=maximize, foreach=foreach,
+                                      differentiable=differentiable, fused=fused))
+
+    def check_group(self, group: dict) -> None:
+        super().check_group(group)
+        check_number("SGD", "dampening", group["dampening"], low=float("-inf"))
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise RangeError(f"SGD: nesterov=True needs momentum > 0 and dampening = 0, got "
+                             f"momentum={group['momentum']!r}, dampening={group['dampening']!r}")
 
     def update(self, p: Tensor, grad: Any, group: dict, state: dict) -> None:
-        if group["weight_decay"]:
-            grad = grad + group["weight_decay"] * p.array
+        grad = self.directed_grad(p, grad, group)
         momentum = group["momentum"]
         if momentum:
             buf = state.get("momentum_buffer")
@@ -39,4 +51,4 @@ class SGD(Optimizer):
                 buf *= momentum
                 buf += (1 - group["dampening"]) * grad
             grad = grad + momentum * buf if group["nesterov"] else buf
-        p.array -= p.dtype.type(group["lr"]) * grad
+        p.array -= group["lr"] * grad
