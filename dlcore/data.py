@@ -18,26 +18,13 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .backend import Device, cpu_rng, default_dtype, device_of, get_array_module, is_gpu_array, to_device
+from .backend import Device, cpu_rng, device_of, get_array_module, is_gpu_array, to_device
 from .backend import device as parse_device
+from .creation import as_array
 from .errors import ShapeError
 from .tensor import Tensor
 
-__all__ = ["as_array", "Dataset", "TensorDataset", "DataLoader"]
-
-
-def as_array(x: Any) -> Any:
-    """The raw NumPy/CuPy array behind a Tensor, an array, a list or a number.
-
-    Arrays are returned as they are; lists of Python floats become the default dtype
-    (float32), as in :func:`dlcore.tensor`.
-    """
-    if isinstance(x, Tensor):
-        return x.array
-    if isinstance(x, np.ndarray) or is_gpu_array(x):
-        return x
-    x = np.asarray(x)
-    return x.astype(default_dtype()) if x.dtype == np.float64 else x
+__all__ = ["Dataset", "TensorDataset", "DataLoader"]
 
 
 class Dataset:

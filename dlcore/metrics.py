@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .backend import to_numpy
-from .data import as_array
+from .creation import as_array
 from .errors import ShapeError
 
 __all__ = ["predicted_labels", "accuracy", "confusion_matrix"]

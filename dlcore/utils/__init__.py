@@ -1,0 +1,1 @@
+"""``dlcore.utils``: PyTorch-style utilities (``dlcore.utils.dlpack``)."""
