@@ -48,7 +48,12 @@ def as_array(x: Any) -> Any:
 
 
 def _python_data(data: Any) -> np.ndarray:
-    """A NumPy array from Python data with PyTorch's dtypes; ragged or non-numeric data raise."""
+    """A NumPy array from Python data with PyTorch's dtypes; ragged or non-numeric data raise.
+
+    NumPy scalars (``np.float64(1.0)``) keep their dtype, as in PyTorch.
+    """
+    if isinstance(data, np.generic) and data.dtype.kind in "biufc":
+        return np.asarray(data)
     try:
         raw = np.asarray(data)
     except ValueError as exc:

@@ -209,7 +209,8 @@ class LogSumExp(_Reduction):
         xp = get_array_module(x)
         m = x.max(axis=axis, keepdims=True) if x.size else xp.zeros((1,) * x.ndim, x.dtype)
         m = xp.where(xp.isfinite(m), m, 0)
-        self.x, self.out = x, m + xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True))
+        with np.errstate(divide="ignore"):
+            self.x, self.out = x, m + xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True))
         out = self.out
         return out if keepdims else (out.reshape(()) if axis is None else out.squeeze(axis))
 
