@@ -191,7 +191,6 @@ class Function:
     _versions: tuple = ()
     _out_version: Any = None
     _freed: bool = False
-    _next: tuple = ()
 
     def forward(self, *arrays: Any, **params: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -225,7 +224,8 @@ class Function:
         fn = cls()
         tensors = [t if t is None or isinstance(t, Tensor) else Tensor(t) for t in inputs]
         arrays = [None if t is None else t.array for t in tensors]
-        _check_same_device(cls.__name__, arrays)
+        if any(a is not None and is_gpu_array(a) for a in arrays):  # CPU-only inputs cannot mix devices
+            _check_same_device(cls.__name__, arrays)
         fn.needs_input_grad = needs = tuple(t is not None and t.requires_grad for t in tensors)
         record = is_grad_enabled() and any(needs)
         out = Tensor(fn.run_forward(arrays, params), requires_grad=record)
@@ -247,9 +247,10 @@ class Function:
 
     @property
     def next_functions(self) -> tuple:
-        """``((node, 0), ...)`` per input: its grad_fn, an AccumulateGrad for a leaf, or None."""
-        if self._freed:
-            return self._next
+        """``((node, 0), ...)`` per input: its grad_fn, an AccumulateGrad for a leaf, or None.
+
+        After a backward without ``retain_graph`` the edges are freed with the saved arrays: ``()``.
+        """
         out = []
         for t in self.parents:
             if t is None or not t.requires_grad:
@@ -275,9 +276,8 @@ class Function:
 
     def _free(self) -> None:
         """Drop what backward saved (and the edges), keeping a marker for a second backward."""
-        after = self.next_functions
         self.__dict__.clear()
-        self._freed, self._next = True, after
+        self._freed = True
 
 
 def _modified(fn: Function, t: "Tensor", now: int, expected: int) -> None:

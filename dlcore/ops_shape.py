@@ -206,7 +206,8 @@ class Gather(Function):
     def backward(self, g):
         xp = get_array_module(g)
         out = xp.zeros(self.shape, dtype=g.dtype)
-        grid = list(xp.indices(self.index.shape, sparse=True))
+        shape = self.index.shape
+        grid = [xp.arange(n).reshape((-1,) + (1,) * (len(shape) - i - 1)) for i, n in enumerate(shape)]
         grid[self.axis] = self.index
         xp.add.at(out, tuple(grid), g)
         return (out,)

@@ -39,6 +39,8 @@ class Tensor(InPlaceMethods, TensorMethods):
     _base: "Tensor | None" = None  # the tensor this one is a view of (shares memory and version)
     _retains_grad = False
     _accumulator: Any = None
+    grad: "Tensor | None" = None  # class defaults: a new tensor sets only what differs
+    requires_grad: bool = False
 
     def __init__(self, data: Any, requires_grad: bool = False) -> None:
         if isinstance(data, Tensor):
@@ -46,9 +48,7 @@ class Tensor(InPlaceMethods, TensorMethods):
         elif not (isinstance(data, np.ndarray) or is_gpu_array(data)):
             data = np.asarray(data)
         self.array = data
-        self.grad: Tensor | None = None
         self._version = [0]
-        self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
 
@@ -222,9 +222,11 @@ class Tensor(InPlaceMethods, TensorMethods):
 
     # ------------------------------------------------------------------ conversion
     def numpy(self, force: bool = False) -> np.ndarray:
-        """The data as a NumPy array (shared on the CPU; from the GPU only with ``force=True``, as PyTorch)."""
-        if self.is_cuda and not force:
-            raise DeviceError("can't convert a CUDA tensor to NumPy: use .cpu() first (or .numpy(force=True))")
+        """The data as a NumPy array: shared on the CPU, a copy from the GPU.
+
+        PyTorch refuses ``.numpy()`` on a CUDA tensor; dlcore copies (the one deliberate, permissive
+        difference here, so that metrics and plots work on either device).
+        """
         return to_numpy(self.array)
 
     def item(self) -> Any:

@@ -83,7 +83,7 @@ class InPlaceMethods:
 
     def _check_writable(self, op: str) -> None:
         flags = getattr(self.array, "flags", None)
-        if flags is not None and not flags.writeable:
+        if flags is not None and not getattr(flags, "writeable", True):  # CuPy arrays have no such flag
             raise ShapeError(f"{op}: this tensor's memory is read-only (an expand()ed view?); clone() it first")
 
     def _write(self, op: str, value: Any) -> None:
