@@ -447,26 +447,30 @@ class TensorMethods:
     def ge(self, other: Any) -> "Tensor":
         return self >= other  # type: ignore[operator]
 
+    def _raw(self, name: str, *others: Any) -> "Tensor":
+        """``xp.<name>(self, *others)`` on the raw arrays, as a Tensor without gradient (logic and tests)."""
+        return self._new(getattr(self.xp, name)(self.array, *(getattr(o, "array", o) for o in others)))  # type: ignore[attr-defined]
+
     def logical_and(self, other: Any) -> "Tensor":
-        return self._new(self.xp.logical_and(self.array, getattr(other, "array", other)))  # type: ignore[attr-defined]
+        return self._raw("logical_and", other)
 
     def logical_or(self, other: Any) -> "Tensor":
-        return self._new(self.xp.logical_or(self.array, getattr(other, "array", other)))  # type: ignore[attr-defined]
+        return self._raw("logical_or", other)
 
     def logical_xor(self, other: Any) -> "Tensor":
-        return self._new(self.xp.logical_xor(self.array, getattr(other, "array", other)))  # type: ignore[attr-defined]
+        return self._raw("logical_xor", other)
 
     def logical_not(self) -> "Tensor":
-        return self._new(self.xp.logical_not(self.array))  # type: ignore[attr-defined]
+        return self._raw("logical_not")
 
     def isnan(self) -> "Tensor":
-        return self._new(self.xp.isnan(self.array))  # type: ignore[attr-defined]
+        return self._raw("isnan")
 
     def isfinite(self) -> "Tensor":
-        return self._new(self.xp.isfinite(self.array))  # type: ignore[attr-defined]
+        return self._raw("isfinite")
 
     def isinf(self) -> "Tensor":
-        return self._new(self.xp.isinf(self.array))  # type: ignore[attr-defined]
+        return self._raw("isinf")
 
     def allclose(self, other: "Tensor", rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
         return bool(self.xp.allclose(self.array, getattr(other, "array", other), rtol=rtol, atol=atol, equal_nan=equal_nan))  # type: ignore[attr-defined]

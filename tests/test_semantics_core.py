@@ -337,3 +337,22 @@ def test_reductions_with_dim_tuple_and_keepdim_aliases():
         x.sum(dim=3)
     with pytest.raises(TypeError, match="both dim and its alias"):
         x.sum(dim=0, axis=0)
+
+
+def test_core_semantics_on_each_device(device):
+    """The same idioms on CPU and (when a GPU is there) CUDA through CuPy: values equal the CPU's."""
+    def run(dev):
+        x = dlcore.tensor([[1.0, -2.0, 3.0], [4.0, 0.5, -6.0]], device=dev, requires_grad=True)
+        w = dlcore.ones(3, device=dev, requires_grad=True)
+        h = x * w
+        h += 1.0
+        values, indices = h.max(1)
+        out = values.sum() + h[[[0, 1], [1, 2]]].sum() + h[h > 0].sum() + h.transpose(0, 1).gather(0, dlcore.tensor(
+            [[1, 0]], device=dev)).sum() + (h ** 2).mean(dim=(0, -1)) + dlcore.logsumexp(h, 1).sum()
+        out.backward()
+        with dlcore.no_grad():
+            w -= 0.1 * w.grad
+        return [out.item(), indices.cpu().tolist(), x.grad.cpu().tolist(), w.cpu().tolist()]
+
+    assert np.allclose(np.concatenate([np.ravel(v) for v in run(device)]),
+                       np.concatenate([np.ravel(v) for v in run("cpu")]), rtol=1e-5)
