@@ -78,9 +78,14 @@ class set_grad_enabled:
 
 
 class _GradMode:
-    """Base of ``no_grad``/``enable_grad``: a context manager that is also a decorator."""
+    """Base of ``no_grad``/``enable_grad``: a context manager that is also a decorator (with or without ``()``)."""
 
     mode = True
+
+    def __new__(cls, *args: Any) -> Any:
+        if len(args) == 1 and callable(args[0]) and cls is not inference_mode:  # bare @no_grad
+            return object.__new__(cls)(args[0])
+        return object.__new__(cls)
 
     def __enter__(self) -> None:
         self.previous = is_grad_enabled()

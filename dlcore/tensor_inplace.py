@@ -131,6 +131,10 @@ class InPlaceMethods:
 
     clip_ = clamp_
 
+    def masked_fill_(self, mask: Any, value: Any) -> Any:
+        """Set the elements where ``mask`` is True to ``value``, in place."""
+        return self._inplace("masked_fill_", lambda t: t.masked_fill(mask, value), value)
+
     def fill_(self, value: Any) -> Any:
         """Set every element to ``value`` (a number or a one-element tensor) in place."""
         value = value.to(dtype=self.dtype) if isinstance(value, type(self)) else type(self)(self.xp.asarray(value, dtype=self.dtype))

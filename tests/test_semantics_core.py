@@ -356,3 +356,22 @@ def test_core_semantics_on_each_device(device):
 
     assert np.allclose(np.concatenate([np.ravel(v) for v in run(device)]),
                        np.concatenate([np.ravel(v) for v in run("cpu")]), rtol=1e-5)
+
+
+def test_bare_no_grad_decorator_masked_fill_and_new_tensors_like_torch():
+    torch = _torch()
+    results = []
+    for lib in (dlcore, torch):
+        x = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+
+        @lib.no_grad
+        def double(t):
+            return t * 2
+
+        y = x * 1
+        y.masked_fill_(y > 1.5, 0.0)
+        y.sum().backward()
+        results.append((double(x).requires_grad, y.tolist(), x.grad.tolist(), x.new_zeros(2).tolist(),
+                        x.new_ones((1, 2)).shape == (1, 2), str(x.new_full((2,), 3).dtype).split(".")[-1],
+                        x.new_tensor([1, 2]).tolist()))
+    assert results[0] == results[1]

@@ -7,6 +7,9 @@ input's gradient is compared. Shapes cover broadcasting, negative dims, 0-d and 
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import dlcore
 
@@ -287,3 +290,18 @@ def test_zero_size_reductions_follow_torch():
         dlcore.tensor(empty).max(0)
     with pytest.raises(dlcore.ShapeError, match="non-zero size"):
         dlcore.tensor(empty).argmax(0)
+
+
+@settings(max_examples=15, deadline=None)
+@given(data=st.data())
+def test_random_broadcast_shapes_and_dims(data):
+    shape = data.draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3))
+    other = data.draw(hnp.broadcastable_shapes(shape, min_dims=0, max_dims=3, min_side=1, max_side=3))
+    name = data.draw(st.sampled_from(["add", "mul", "div", "maximum", "where"]))
+    check_against_torch(BINARY[name], _inputs([shape, other]))
+    if len(shape):
+        dim = data.draw(st.integers(-len(shape), len(shape) - 1))
+        keepdim = data.draw(st.booleans())
+        op = data.draw(st.sampled_from(["sum", "mean", "logsumexp", "amax", "norm"]))
+        check_against_torch(lambda m, x: REDUCTIONS[op](m, x, dim, keepdim), _inputs([shape]))
+        check_against_torch(lambda m, x: x.max(dim, keepdim)[0] + x.cumsum(dim).sum(dim, keepdim), _inputs([shape]))
