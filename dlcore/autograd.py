@@ -24,6 +24,8 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, Callable
 
+import numpy as np
+
 from .backend import device_of, is_gpu_array
 from .errors import DeviceError, DlcoreError
 
@@ -31,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .tensor import Tensor
 
 _state = threading.local()
+_CPU_ARRAY = {np.ndarray}
 
 
 class AutogradError(DlcoreError, RuntimeError):
@@ -229,7 +232,7 @@ class Function:
         fn = cls()
         tensors = [t if t is None or isinstance(t, Tensor) else Tensor(t) for t in inputs]
         arrays = [None if t is None else t.array for t in tensors]
-        if any(a is not None and is_gpu_array(a) for a in arrays):  # CPU-only inputs cannot mix devices
+        if {type(a) for a in arrays if a is not None} - _CPU_ARRAY:  # plain NumPy inputs cannot mix devices
             _check_same_device(cls.__name__, arrays)
         fn.needs_input_grad = needs = tuple(t is not None and t.requires_grad for t in tensors)
         record = is_grad_enabled() and any(needs)
