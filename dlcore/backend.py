@@ -142,14 +142,19 @@ def _auto_device() -> Device:
     return CPU
 
 
-def device(spec: "str | Device | None" = None) -> Device:
-    """Parse a device: "cpu", "cuda", "cuda:N" or "auto" (None reads ``DLCORE_DEVICE``).
+def device(spec: "str | Device | None" = None, index: int | None = None) -> Device:
+    """Parse a device: "cpu", "cuda", "cuda:N" or "auto" (None reads ``DLCORE_DEVICE``); also PyTorch's
+    ``device("cuda", 1)``.
 
     >>> device("cpu")
     device(type='cpu')
     """
     if isinstance(spec, Device):
         return spec
+    if index is not None:
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0 or ":" in str(spec):
+            raise DeviceError(f"device() expected a type and a non-negative int index, got {spec!r}, {index!r}")
+        spec = f"{spec}:{index}" if str(spec).strip().lower() != "cpu" else spec
     if spec is None:
         spec = os.environ.get("DLCORE_DEVICE", "cpu")
     text = str(spec).strip().lower()

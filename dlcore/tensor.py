@@ -25,7 +25,7 @@ from .dtypes import result_dtype, scalar_dtype, tensor_type_dtype, tensor_type_n
 from .errors import DeviceError, DTypeError, ShapeError
 from .ops_shape import GetItem, torch_index
 from .tensor_inplace import InPlaceMethods
-from .tensor_methods import TensorMethods
+from .tensor_methods import TensorMethods, _shape_arg
 
 
 class Tensor(InPlaceMethods, TensorMethods):
@@ -294,6 +294,28 @@ class Tensor(InPlaceMethods, TensorMethods):
 
     def bool(self) -> "Tensor":
         return self.to(dtype=np.bool_)
+
+    def new_tensor(self, data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> "Tensor":
+        """A new tensor from ``data`` with this tensor's dtype and device unless given."""
+        from .creation import tensor
+
+        return tensor(data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)  # type: ignore[attr-defined]
+
+    def new_full(self, size: Any, fill_value: Any, dtype: Any = None, device: Any = None,
+                 requires_grad: bool = False) -> "Tensor":
+        """A tensor of ``fill_value`` with this tensor's dtype and device unless given."""
+        from .creation import full
+
+        return full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,  # type: ignore[attr-defined]
+                    requires_grad=requires_grad)
+
+    def new_zeros(self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> "Tensor":
+        return self.new_full(_shape_arg(size), 0, dtype, device, requires_grad)
+
+    def new_ones(self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> "Tensor":
+        return self.new_full(_shape_arg(size), 1, dtype, device, requires_grad)
+
+    new_empty = new_zeros
 
     # ------------------------------------------------------------------ operators (PyTorch's type promotion)
     def _wrap(self, other: Any) -> "Tensor":

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import ops, ops_reduce, ops_shape
 from .backend import default_dtype
-from .dtypes import result_dtype
+from .dtypes import result_dtype, to_dtype
 from .errors import DTypeError, ShapeError, shape_str
 from .ops_reduce import normalize_axis
 
@@ -82,32 +82,11 @@ class TensorMethods:
     def _axis(self, op: str, dim: Any) -> Any:
         return normalize_axis(op, dim, self.ndim)
 
-    def new_tensor(self, data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> "Tensor":
-        """A new tensor from ``data`` with this tensor's dtype and device unless given."""
-        from .creation import tensor
-
-        return tensor(data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)  # type: ignore[attr-defined]
-
-    def new_full(self, size: Any, fill_value: Any, dtype: Any = None, device: Any = None,
-                 requires_grad: bool = False) -> "Tensor":
-        """A tensor of ``fill_value`` with this tensor's dtype and device unless given."""
-        from .creation import full
-
-        return full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,  # type: ignore[attr-defined]
-                    requires_grad=requires_grad)
-
-    def new_zeros(self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> "Tensor":
-        return self.new_full(_shape_arg(size), 0, dtype, device, requires_grad)
-
-    def new_ones(self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> "Tensor":
-        return self.new_full(_shape_arg(size), 1, dtype, device, requires_grad)
-
-    new_empty = new_zeros
-
     # ------------------------------------------------------------------ reductions
     def sum(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None, axis: Any = None,
             keepdims: Any = None) -> "Tensor":
         dim, keepdim = _alias("sum", dim, axis, keepdim, keepdims)
+        dtype = None if dtype is None else to_dtype(dtype)
         return ops_reduce.Sum.apply(self, axis=self._axis("sum", dim), keepdims=keepdim, dtype=dtype)
 
     def mean(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None, axis: Any = None,

@@ -129,6 +129,7 @@ def test_device_boilerplate():
         with pytest.raises(dlcore.DeviceError):
             dlcore.cuda.synchronize()
     dlcore.cuda.manual_seed(0)
+    assert dlcore.device("cpu", 0).type == "cpu" and dlcore.ones(1).sum(dtype=dlcore.float64).dtype == np.float64
     device = dlcore.accelerator.current_accelerator() or dlcore.device("cpu")
     assert dlcore.ones(2, device=device).device == device
 
