@@ -257,6 +257,20 @@ def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool 
     return _on(cpu_rng().random(shape).astype(dt), device, requires_grad)
 
 
+def rand_like(input: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1) with ``input``'s shape, dtype and device.
+
+    >>> rand_like(zeros(2, 3)).shape
+    (2, 3)
+    """
+    return _like(rand, input, dtype, device, requires_grad)
+
+
+def randn_like(input: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples with ``input``'s shape, dtype and device."""
+    return _like(randn, input, dtype, device, requires_grad)
+
+
 def randint(*args: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **kwargs: Any) -> Tensor:
     """``randint(high, size)`` or ``randint(low, high, size)``: int64 samples in ``[low, high)``.
 

@@ -10,7 +10,7 @@ import dlcore
 
 NAMESPACE = """float32 float float64 double float16 half int64 long int32 int uint8 bool
 tensor as_tensor from_numpy zeros ones full empty zeros_like ones_like full_like empty_like arange linspace eye
-rand randn randint randperm normal manual_seed exp log log1p sqrt abs sign sin cos tanh sigmoid relu clamp where
+rand randn randint randperm normal manual_seed rand_like randn_like exp log log1p sqrt abs sign sin cos tanh sigmoid relu clamp where
 maximum minimum pow cat stack split chunk flatten reshape squeeze unsqueeze transpose permute sum mean max min
 argmax argmin std var prod norm logsumexp cumsum allclose equal isnan isfinite no_grad enable_grad
 set_grad_enabled inference_mode device set_default_device set_default_dtype get_default_dtype from_dlpack""".split()
