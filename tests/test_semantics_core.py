@@ -375,3 +375,15 @@ def test_bare_no_grad_decorator_masked_fill_and_new_tensors_like_torch():
                         x.new_ones((1, 2)).shape == (1, 2), str(x.new_full((2,), 3).dtype).split(".")[-1],
                         x.new_tensor([1, 2]).tolist()))
     assert results[0] == results[1]
+
+
+def test_documented_differences_raise_instead_of_guessing():
+    # PyTorch allows this (Add keeps no operand) by rebasing; dlcore refuses any in-place change of a
+    # non-leaf after another op used it, so it can never follow a stale edge.
+    x = dlcore.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 1
+    z = (y + 1).sum()
+    y.mul_(2)
+    with pytest.raises(AutogradError, match="modified by an inplace"):
+        z.backward()
+    assert dlcore.empty(3).tolist() == [0.0, 0.0, 0.0]  # empty() never shows stale memory
