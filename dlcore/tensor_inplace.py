@@ -60,6 +60,10 @@ class InPlaceMethods:
         tracked = is_grad_enabled() and (self.requires_grad or any(
             getattr(o, "requires_grad", False) for o in others))
         if not tracked:
+            base = self._base
+            if base is not None and base.requires_grad and is_grad_enabled():
+                raise AutogradError(f"in-place {op} on a view of a tensor that requires grad (the view was made "
+                                    "under no_grad) while grad mode is on: do it inside `with dlcore.no_grad():`")
             if direct is not None:
                 self._check_writable(op)
                 direct(self.array)

@@ -122,6 +122,13 @@ def test_in_place_through_a_view_bumps_the_base_version():
     h = x * 1
     with pytest.raises(AutogradError, match="view"):
         h[0].mul_(2.0)
+    with dlcore.no_grad():
+        row = x[0]
+    with pytest.raises(AutogradError, match="view of a tensor that requires grad"):
+        row.fill_(0.0)
+    with dlcore.no_grad():
+        row.fill_(0.0)  # the PyTorch way: fine, and x changes
+    assert x.tolist()[0] == [0.0, 0.0]
 
 
 def test_data_is_a_detached_tensor_sharing_memory():

@@ -305,3 +305,22 @@ def test_random_broadcast_shapes_and_dims(data):
         op = data.draw(st.sampled_from(["sum", "mean", "logsumexp", "amax", "norm"]))
         check_against_torch(lambda m, x: REDUCTIONS[op](m, x, dim, keepdim), _inputs([shape]))
         check_against_torch(lambda m, x: x.max(dim, keepdim)[0] + x.cumsum(dim).sum(dim, keepdim), _inputs([shape]))
+
+
+@pytest.mark.parametrize("name,fn", [
+    ("norm_inf", lambda m, x: x.norm(p=float("inf"), dim=1)),
+    ("norm_3", lambda m, x: m.norm(x, p=3, dim=-1, keepdim=True)),
+    ("var_unbiased_false", lambda m, x: x.var(1, unbiased=False)),
+    ("std_keepdim", lambda m, x: x.std(dim=0, keepdim=True)),
+    ("sum_dtype", lambda m, x: x.sum(1, dtype=m.float32).double()),
+    ("where_scalar_other", lambda m, x: m.where(x > 0, x, 0.0)),
+    ("cat_promotes", lambda m, x: m.cat([x, m.ones(2, 1, dtype=m.int64)], dim=1)),
+    ("clamp_tensor_bounds", lambda m, x: x.clamp(min=m.zeros(3, dtype=m.float64), max=m.ones(3, dtype=m.float64))),
+    ("t", lambda m, x: x.t() * 1),
+    ("mean_dim_list", lambda m, x: x.mean([0, 1])),
+    ("pow_int_tensor_exponent", lambda m, x: x ** m.tensor([1, 2, 3])),
+    ("log_softmax_method", lambda m, x: x.log_softmax(0)),
+    ("softmax_fn", lambda m, x: m.softmax(x, dim=-1)),
+])
+def test_more_forms(name, fn):
+    check_against_torch(fn, _inputs([(2, 3)]))
