@@ -52,6 +52,10 @@ class Tensor(InPlaceMethods, TensorMethods):
         if requires_grad:
             self.requires_grad_(True)
 
+    def _new(self, array: Any) -> "Tensor":
+        """A plain Tensor (never a Parameter subclass) around a raw array."""
+        return Tensor(array)
+
     # ------------------------------------------------------------------ properties
     @property
     def data(self) -> "Tensor":

@@ -42,8 +42,8 @@ class InPlaceMethods:
 
     def __setitem__(self, index: Any, value: Any) -> None:
         index = torch_index(index)
-        if not isinstance(value, type(self)):
-            value = self._wrap(value) if isinstance(value, (Number, np.generic)) else type(self)(self.xp.asarray(value))
+        if not hasattr(value, "requires_grad"):
+            value = self._wrap(value) if isinstance(value, (Number, np.generic)) else self._new(self.xp.asarray(value))
         value = value.to(self.device, self.dtype)
 
         def direct(a: Any) -> None:
@@ -77,7 +77,7 @@ class InPlaceMethods:
         if self._base is not None:
             raise AutogradError(f"in-place {op} on a view of another tensor is not supported while gradients are "
                                 "recorded: clone() the view first or use the out-of-place form")
-        old = type(self)(self.array.copy())  # type: ignore[call-arg]
+        old = self._new(self.array.copy())
         old._ctx, old.requires_grad = self._ctx, self.requires_grad
         result = compute(old)
         self._write(op, result.array)
@@ -141,7 +141,7 @@ class InPlaceMethods:
 
     def fill_(self, value: Any) -> Any:
         """Set every element to ``value`` (a number or a one-element tensor) in place."""
-        value = value.to(dtype=self.dtype) if isinstance(value, type(self)) else type(self)(self.xp.asarray(value, dtype=self.dtype))
+        value = value.to(dtype=self.dtype) if hasattr(value, "requires_grad") else self._new(self.xp.asarray(value, dtype=self.dtype))
         if value.array.size != 1:
             raise ShapeError(f"fill_ expected a number or a one-element tensor, got shape {shape_str(value.shape)}")
         return self._assign_all("fill_", value.reshape(()))
@@ -151,7 +151,7 @@ class InPlaceMethods:
 
     def copy_(self, src: Any, non_blocking: bool = False) -> Any:
         """Copy ``src`` (broadcast to this shape, cast to this dtype and device) into this tensor."""
-        src = src if isinstance(src, type(self)) else type(self)(np.asarray(src))
+        src = src if hasattr(src, "requires_grad") else self._new(np.asarray(src))
         src = src.to(self.device, self.dtype)
         try:
             fits = np.broadcast_shapes(src.shape, self.shape) == self.shape
@@ -165,14 +165,14 @@ class InPlaceMethods:
         """Fill with uniform samples in ``[from_, to)`` from dlcore's seeded generator."""
         _no_generator("uniform_", generator)
         value = from_ + (to - from_) * random_uniform(self.xp, self.shape)
-        return self._assign_all("uniform_", type(self)(self.xp.asarray(value, dtype=self.dtype)))
+        return self._assign_all("uniform_", self._new(self.xp.asarray(value, dtype=self.dtype)))
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Any:
         """Fill with normal samples (``mean``, ``std``) from dlcore's seeded generator."""
         _no_generator("normal_", generator)
         gen = rng_for(self.xp)
         value = gen.standard_normal(self.shape) * std + mean
-        return self._assign_all("normal_", type(self)(self.xp.asarray(value, dtype=self.dtype)))
+        return self._assign_all("normal_", self._new(self.xp.asarray(value, dtype=self.dtype)))
 
     def _assign_all(self, op: str, value: Any) -> Any:
         def direct(a: Any) -> None:

@@ -394,3 +394,13 @@ def test_documented_differences_raise_instead_of_guessing():
     with pytest.raises(AutogradError, match="modified by an inplace"):
         z.backward()
     assert dlcore.empty(3).tolist() == [0.0, 0.0, 0.0]  # empty() never shows stale memory
+
+
+def test_parameter_methods_return_plain_tensors():
+    p = dlcore.nn.Parameter(dlcore.tensor([[1.0, 3.0], [2.0, 0.0]]))
+    assert p.argmax(1).tolist() == [1, 0] and p.max(1).indices.tolist() == [1, 0]
+    assert p.isnan().tolist() == [[False, False], [False, False]]
+    with dlcore.no_grad():
+        p.copy_(dlcore.zeros(2, 2))
+        p[0] = 1.0
+    assert p.tolist() == [[1.0, 1.0], [0.0, 0.0]] and isinstance(p, dlcore.nn.Parameter)
