@@ -13,52 +13,133 @@ A ``Function`` is one differentiable op with ``forward`` and ``backward`` on raw
     >>> t = dlcore.tensor([3.0], requires_grad=True)
     >>> Square.apply(t).sum().backward(); t.grad.item()
     6.0
+
+In-place safety works as PyTorch's version counter: every Tensor carries ``_version`` (a
+one-element list shared by tensors that share memory through ``detach``/``.data``); an in-place
+op bumps it, and ``backward`` refuses to use a saved input or output whose version changed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
 
 from .backend import device_of, is_gpu_array
-from .errors import DeviceError
+from .errors import DeviceError, DlcoreError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .tensor import Tensor
 
 _state = threading.local()
+_CPU_ARRAY = {np.ndarray}
+
+
+class AutogradError(DlcoreError, RuntimeError):
+    """Autograd misuse: a second backward through a freed graph, an in-place op that breaks backward."""
 
 
 def is_grad_enabled() -> bool:
-    """Whether ops record the graph (False inside ``no_grad()``)."""
+    """Whether ops record the graph (False inside ``no_grad()``).
+
+    >>> is_grad_enabled()
+    True
+    """
     return getattr(_state, "enabled", True)
 
 
-@contextlib.contextmanager
-def no_grad() -> Iterator[None]:
-    """Context manager that turns graph recording off, e.g. for evaluation.
+class set_grad_enabled:
+    """Turn graph recording on or off: a function call, a context manager or a decorator (as PyTorch).
+
+    >>> with set_grad_enabled(False):
+    ...     is_grad_enabled()
+    False
+    """
+
+    def __init__(self, mode: bool) -> None:
+        self.previous = is_grad_enabled()
+        self.mode = bool(mode)
+        _state.enabled = self.mode
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        _state.enabled = self.previous
+
+    def __call__(self, fn: Callable) -> Callable:
+        mode = self.mode
+        _state.enabled = self.previous  # used as a decorator: only switch while fn runs
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+
+        wrapper.__name__, wrapper.__doc__ = getattr(fn, "__name__", "wrapper"), fn.__doc__
+        return wrapper
+
+
+class _GradMode:
+    """Base of ``no_grad``/``enable_grad``: a context manager that is also a decorator (with or without ``()``)."""
+
+    mode = True
+
+    def __new__(cls, *args: Any) -> Any:
+        if len(args) == 1 and callable(args[0]) and cls is not inference_mode:  # bare @no_grad
+            return object.__new__(cls)(args[0])
+        return object.__new__(cls)
+
+    def __enter__(self) -> None:
+        self.previous = is_grad_enabled()
+        _state.enabled = self.mode
+
+    def __exit__(self, *exc: Any) -> None:
+        _state.enabled = self.previous
+
+    def __call__(self, fn: Callable) -> Callable:
+        mode = self.mode
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+
+        wrapper.__name__, wrapper.__doc__ = getattr(fn, "__name__", "wrapper"), fn.__doc__
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Turn graph recording off, e.g. for evaluation or a manual SGD step.
 
     >>> with no_grad():
-    ...     pass
+    ...     is_grad_enabled()
+    False
     """
-    previous = is_grad_enabled()
-    _state.enabled = False
-    try:
-        yield
-    finally:
-        _state.enabled = previous
+
+    mode = False
 
 
-@contextlib.contextmanager
-def enable_grad() -> Iterator[None]:
-    """Turn graph recording back on inside a ``no_grad`` block."""
-    previous = is_grad_enabled()
-    _state.enabled = True
-    try:
-        yield
-    finally:
-        _state.enabled = previous
+class enable_grad(_GradMode):
+    """Turn graph recording back on inside a ``no_grad`` block.
+
+    >>> with no_grad(), enable_grad():
+    ...     is_grad_enabled()
+    True
+    """
+
+    mode = True
+
+
+class inference_mode(_GradMode):
+    """PyTorch's ``inference_mode(mode=True)``: here the same as ``no_grad`` when ``mode`` is True.
+
+    >>> with inference_mode():
+    ...     is_grad_enabled()
+    False
+    """
+
+    def __init__(self, mode: bool = True) -> None:
+        self.mode = not mode
 
 
 def unbroadcast(grad: Any, shape: tuple) -> Any:
@@ -79,6 +160,20 @@ def unbroadcast(grad: Any, shape: tuple) -> Any:
     return grad.reshape(shape)
 
 
+class AccumulateGrad:
+    """The graph node of a leaf that requires grad (what ``next_functions`` shows for it)."""
+
+    def __init__(self, variable: "Tensor") -> None:
+        self.variable = variable
+        self.next_functions: tuple = ()
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {id(self):#x}>"
+
+
 class Function:
     """One differentiable op. Subclasses define ``forward(*arrays, **params)`` and ``backward(grad)``.
 
@@ -86,13 +181,24 @@ class Function:
     defines ``forward_gpu`` / ``backward_gpu``, those run instead of ``forward`` / ``backward``.
     A GPU method may return ``NotImplemented`` to decline (say, softmax over a non-last axis);
     the generic method then runs, on CuPy arrays.
+
+    ``saves_inputs`` / ``saves_output`` (True unless a subclass says otherwise) tell the engine
+    whether ``backward`` reads the inputs' / output's values; only then does an in-place change
+    of them make ``backward`` raise. ``returns_view`` marks ops whose output may share the first
+    input's memory (reshape, indexing). A recorded Function is the output's ``grad_fn``.
     """
 
     needs_input_grad: tuple[bool, ...] = ()
-    name: str | None = None
     on_gpu: bool = False
     forward_gpu: Any = None
     backward_gpu: Any = None
+    saves_inputs: bool = True
+    saves_output: bool = True
+    returns_view: bool = False
+    parents: tuple = ()
+    _versions: tuple = ()
+    _out_version: Any = None
+    _freed: bool = False
 
     def forward(self, *arrays: Any, **params: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -126,14 +232,69 @@ class Function:
         fn = cls()
         tensors = [t if t is None or isinstance(t, Tensor) else Tensor(t) for t in inputs]
         arrays = [None if t is None else t.array for t in tensors]
-        _check_same_device(cls.__name__, arrays)
-        record = is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-        fn.needs_input_grad = tuple(t is not None and t.requires_grad for t in tensors)
+        if {type(a) for a in arrays if a is not None} - _CPU_ARRAY:  # plain NumPy inputs cannot mix devices
+            _check_same_device(cls.__name__, arrays)
+        fn.needs_input_grad = needs = tuple(t is not None and t.requires_grad for t in tensors)
+        record = is_grad_enabled() and any(needs)
         out = Tensor(fn.run_forward(arrays, params), requires_grad=record)
+        if cls.returns_view:  # may share memory: share the version counter too
+            base = tensors[0]
+            out._version, out._base = base._version, base._base if base._base is not None else base
         if record:
             out._ctx = fn
             fn.parents = tensors
+            fn._versions = tuple(0 if t is None else t._version[0] for t in tensors)
+            if cls.saves_output:
+                fn._out_version = (out._version, 0)
         return out
+
+    # ------------------------------------------------------------------ grad_fn interface
+    def name(self) -> str:
+        """PyTorch-style node name, e.g. ``MulBackward0``."""
+        return f"{type(self).__name__}Backward0"
+
+    @property
+    def next_functions(self) -> tuple:
+        """``((node, 0), ...)`` per input: its grad_fn, an AccumulateGrad for a leaf, or None.
+
+        After a backward without ``retain_graph`` the edges are freed with the saved arrays: ``()``.
+        """
+        out = []
+        for t in self.parents:
+            if t is None or not t.requires_grad:
+                out.append((None, 0))
+            elif t._ctx is not None:
+                out.append((t._ctx, 0))
+            else:
+                out.append((t._grad_accumulator(), 0))
+        return tuple(out)
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {id(self):#x}>"
+
+    # ------------------------------------------------------------------ engine helpers
+    def _check_versions(self, node: "Tensor") -> None:
+        """Raise if an input or the output that backward reads was changed in place."""
+        out = self._out_version
+        if out is not None and out[0][0] != out[1]:
+            _modified(self, node, out[0][0], out[1])
+        for t, v in zip(self.parents, self._versions):
+            if t is not None and t._version[0] != v and (self.saves_inputs or t._ctx is not None):
+                _modified(self, t, t._version[0], v)
+
+    def _free(self) -> None:
+        """Drop what backward saved (and the edges), keeping a marker for a second backward."""
+        self.__dict__.clear()
+        self._freed = True
+
+
+def _modified(fn: Function, t: "Tensor", now: int, expected: int) -> None:
+    raise AutogradError(
+        f"one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation: [tensor of shape {list(t.shape)}], which is input or output of {fn.name()}, "
+        f"is at version {now}; expected version {expected} instead. Clone it before the in-place op "
+        f"(x = x.clone()) or use the out-of-place form"
+    )
 
 
 def _check_same_device(op: str, arrays: list) -> None:
@@ -144,22 +305,28 @@ def _check_same_device(op: str, arrays: list) -> None:
         )
 
 
-def backward(root: "Tensor", grad: Any = None) -> None:
+def backward(root: "Tensor", grad: Any = None, retain_graph: bool | None = None) -> None:
     """Backpropagate from ``root``: accumulate d(root)/d(leaf) into each leaf's ``.grad``.
 
     Uses an iterative topological sort, so very deep graphs do not hit Python's recursion limit.
+    Without ``retain_graph`` the saved arrays are freed on the way; a second backward through
+    the same nodes then raises :class:`AutogradError`, as in PyTorch.
     """
     from .tensor import Tensor
 
     if not root.requires_grad:
-        raise RuntimeError("backward() called on a tensor that does not require grad")
+        raise AutogradError("element 0 of tensors does not require grad and does not have a grad_fn: "
+                            "backward() needs a tensor computed from one with requires_grad=True")
     xp = root.xp
     if grad is None:
         if root.array.size != 1:
-            raise RuntimeError(f"backward() without a gradient needs a scalar output, got shape {root.shape}")
+            raise AutogradError(f"grad can be implicitly created only for scalar outputs: backward() "
+                                f"without a gradient needs a one-element output, got shape {root.shape}")
         grad = xp.ones_like(root.array)
     elif isinstance(grad, Tensor):
         grad = grad.array
+    if tuple(grad.shape) != root.shape:
+        raise AutogradError(f"backward() got a gradient of shape {tuple(grad.shape)} for an output of shape {root.shape}")
 
     order = _topological_order(root)
     grads: dict[int, Any] = {id(root): grad}
@@ -171,13 +338,23 @@ def backward(root: "Tensor", grad: Any = None) -> None:
         if fn is None:  # a leaf
             node._accumulate_grad(g)
             continue
+        if fn._freed:
+            raise AutogradError(
+                "Trying to backward through the graph a second time (or directly access saved tensors "
+                "after they have already been freed). Saved intermediate values of the graph are freed "
+                "when you call .backward(). Specify retain_graph=True if you need to backward through "
+                "the graph a second time"
+            )
+        if node._retains_grad:
+            node._accumulate_grad(g)
+        fn._check_versions(node)
         for parent, pg in zip(fn.parents, fn.run_backward(g)):
             if parent is None or pg is None or not parent.requires_grad:
                 continue
             key = id(parent)
             grads[key] = pg if key not in grads else grads[key] + pg
-        node._ctx = None  # free the graph as we go (no retain_graph)
-        fn.parents = ()
+        if not retain_graph:
+            fn._free()
 
 
 def _topological_order(root: "Tensor") -> list:

@@ -34,11 +34,16 @@ def default_dtype() -> np.dtype:
 
 
 def set_default_dtype(dtype: Any) -> None:
-    """Set the dtype of new floating tensors, e.g. ``set_default_dtype(np.float64)``."""
+    """Set the dtype of new floating tensors, e.g. ``set_default_dtype(dlcore.float64)``.
+
+    >>> set_default_dtype(np.float64); default_dtype()
+    dtype('float64')
+    >>> set_default_dtype(np.float32)
+    """
     global _DEFAULT_DTYPE
     dtype = np.dtype(dtype)
-    if dtype.kind != "f":
-        raise TypeError(f"set_default_dtype expected a floating dtype, got {dtype}")
+    if dtype.kind != "f" or dtype.itemsize < 4:
+        raise TypeError(f"set_default_dtype only supports float32 and float64, got {dtype}")
     _DEFAULT_DTYPE = dtype
 
 
@@ -137,14 +142,19 @@ def _auto_device() -> Device:
     return CPU
 
 
-def device(spec: "str | Device | None" = None) -> Device:
-    """Parse a device: "cpu", "cuda", "cuda:N" or "auto" (None reads ``DLCORE_DEVICE``).
+def device(spec: "str | Device | None" = None, index: int | None = None) -> Device:
+    """Parse a device: "cpu", "cuda", "cuda:N" or "auto" (None reads ``DLCORE_DEVICE``); also PyTorch's
+    ``device("cuda", 1)``.
 
     >>> device("cpu")
     device(type='cpu')
     """
     if isinstance(spec, Device):
         return spec
+    if index is not None:
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0 or ":" in str(spec):
+            raise DeviceError(f"device() expected a type and a non-negative int index, got {spec!r}, {index!r}")
+        spec = f"{spec}:{index}" if str(spec).strip().lower() != "cpu" else spec
     if spec is None:
         spec = os.environ.get("DLCORE_DEVICE", "cpu")
     text = str(spec).strip().lower()
@@ -166,9 +176,28 @@ def device(spec: "str | Device | None" = None) -> Device:
     raise DeviceError(f"device() expected 'cpu', 'cuda', 'cuda:N' or 'auto', got {spec!r}")
 
 
+_DEFAULT_DEVICE: Device | None = None
+
+
 def default_device() -> Device:
-    """The device new tensors go to: ``DLCORE_DEVICE`` or the CPU."""
-    return device(None)
+    """The device new tensors go to: set by :func:`set_default_device`, else ``DLCORE_DEVICE`` or the CPU."""
+    return _DEFAULT_DEVICE if _DEFAULT_DEVICE is not None else device(None)
+
+
+def set_default_device(spec: "str | Device | None") -> None:
+    """PyTorch's ``set_default_device``: where factory functions put new tensors (None resets).
+
+    >>> set_default_device("cpu"); default_device()
+    device(type='cpu')
+    >>> set_default_device(None)
+    """
+    global _DEFAULT_DEVICE
+    _DEFAULT_DEVICE = None if spec is None else device(spec)
+
+
+def get_default_device() -> Device:
+    """The device new tensors go to (PyTorch's ``get_default_device``)."""
+    return default_device()
 
 
 # --------------------------------------------------------------------------- arrays
@@ -213,6 +242,7 @@ def to_numpy(a: Any) -> np.ndarray:
 _np_rng = np.random.default_rng()
 _cupy_rngs: dict[int, Any] = {}
 _seed: int | None = None
+_cuda_seed: int | None = None
 
 
 def manual_seed(seed: int) -> None:
@@ -220,9 +250,20 @@ def manual_seed(seed: int) -> None:
 
     >>> manual_seed(0)
     """
-    global _np_rng, _seed
+    global _np_rng, _seed, _cuda_seed
     _seed = int(seed)
+    _cuda_seed = None
     _np_rng = np.random.default_rng(_seed)
+    _cupy_rngs.clear()
+
+
+def cuda_manual_seed(seed: int) -> None:
+    """Seed only the GPU generators (``dlcore.cuda.manual_seed``); a no-op for the CPU stream.
+
+    >>> cuda_manual_seed(0)
+    """
+    global _cuda_seed
+    _cuda_seed = int(seed)
     _cupy_rngs.clear()
 
 
@@ -237,7 +278,7 @@ def rng_for(xp: ModuleType) -> Any:
         return _np_rng
     dev = int(xp.cuda.runtime.getDevice())
     if dev not in _cupy_rngs:
-        seed = _seed if _seed is not None else int(_np_rng.integers(2**31))
+        seed = _cuda_seed if _cuda_seed is not None else _seed if _seed is not None else int(_np_rng.integers(2**31))
         _cupy_rngs[dev] = xp.random.RandomState(seed)
     return _cupy_rngs[dev]
 

@@ -8,7 +8,7 @@ True
 
 from __future__ import annotations
 
-from .utils.collate import as_array
+from .creation import as_array
 from .utils.data import *  # noqa: F403 - the same objects, one home
 from .utils.data import __all__ as _names
 

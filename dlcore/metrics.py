@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .backend import to_numpy
-from .data import as_array
+from .creation import as_array
 from .errors import DTypeError, RangeError, ShapeError
 from .validation import finite_number, positive_int
 

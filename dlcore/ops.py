@@ -1,6 +1,7 @@
-"""The core tensor ops, each one Function with forward and backward on raw arrays.
+"""The core element-wise and matrix ops, each one Function with forward and backward on raw arrays.
 
-These back Tensor's operators (``+``, ``@``, ``sum``, indexing, ...). NN ops such as
+These back Tensor's operators (``+``, ``**``, ``@``, ``exp``, ...). Reductions are in
+:mod:`dlcore.ops_reduce`, shape and indexing ops in :mod:`dlcore.ops_shape`; NN ops such as
 activations and losses live in :mod:`dlcore.functional`.
 
     >>> import dlcore
@@ -17,7 +18,7 @@ import numpy as np
 
 from .autograd import Function, unbroadcast
 from .backend import Device, device_of, get_array_module, to_device
-from .errors import ShapeError, shape_str
+from .errors import DTypeError, ShapeError, shape_str
 
 
 def _broadcast(op: str, fn, a, b):
@@ -38,6 +39,8 @@ def _broadcastable(s: tuple, t: tuple) -> bool:
 
 
 class Add(Function):
+    saves_inputs = saves_output = False
+
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
         return _broadcast("add", lambda u, v: u + v, a, b)
@@ -47,6 +50,8 @@ class Add(Function):
 
 
 class Sub(Function):
+    saves_inputs = saves_output = False
+
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
         return _broadcast("sub", lambda u, v: u - v, a, b)
@@ -56,6 +61,8 @@ class Sub(Function):
 
 
 class Mul(Function):
+    saves_output = False
+
     def forward(self, a, b):
         self.a, self.b = a, b
         return _broadcast("mul", lambda u, v: u * v, a, b)
@@ -67,6 +74,8 @@ class Mul(Function):
 
 
 class Div(Function):
+    saves_output = False
+
     def forward(self, a, b):
         self.a, self.b = a, b
         return _broadcast("div", lambda u, v: u / v, a, b)
@@ -78,6 +87,8 @@ class Div(Function):
 
 
 class Neg(Function):
+    saves_inputs = saves_output = False
+
     def forward(self, a):
         return -a
 
@@ -85,18 +96,70 @@ class Neg(Function):
         return (-g,)
 
 
+def _power(a, b):
+    try:
+        return a**b
+    except ValueError as exc:  # NumPy: "Integers to negative integer powers are not allowed."
+        raise DTypeError(f"pow: {exc} (convert the base with .float() first)") from None
+
+
 class Pow(Function):
-    """``x ** p`` for a constant exponent p."""
+    """``x ** p`` for a constant Python exponent p; the gradient of ``x ** 0`` is 0 everywhere."""
+
+    saves_output = False
 
     def forward(self, x, exponent: float):
         self.x, self.p = x, exponent
-        return x**exponent
+        return _power(x, exponent)
 
     def backward(self, g):
-        return (g * self.p * self.x ** (self.p - 1),)
+        if self.p == 0:
+            return (get_array_module(g).zeros_like(g),)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (g * self.p * self.x ** (self.p - 1),)
+
+
+class PowTensor(Function):
+    """``a ** b`` for two tensors, computed directly (negative bases with integer exponents work).
+
+    As in PyTorch, d/db is ``a**b * log(a)``, taken as 0 where ``a == 0`` and ``b >= 0``.
+    """
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        self.y = _broadcast("pow", _power, a, b)
+        return self.y
+
+    def backward(self, g):
+        xp = get_array_module(g)
+        a, b, ga, gb = self.a, self.b, None, None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.needs_input_grad[0]:
+                ga = xp.where(b == 0, 0.0, g * b * a ** (b - 1)).astype(g.dtype)
+                ga = unbroadcast(ga, a.shape)
+            if self.needs_input_grad[1]:
+                gb = xp.where((a == 0) & (b >= 0), 0.0, g * self.y * xp.log(a)).astype(g.dtype)
+                gb = unbroadcast(gb, b.shape)
+        return ga, gb
+
+
+class _Unary(Function):
+    """An element-wise op given by ``f`` (forward) and ``df(x, y)`` (derivative from input and output)."""
+
+    saves_output = False
+
+    def forward(self, x):
+        self.x = x
+        return self.f(get_array_module(x), x)
+
+    def backward(self, g):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (g * self.df(get_array_module(g), self.x),)
 
 
 class Exp(Function):
+    saves_inputs = False
+
     def forward(self, x):
         self.y = get_array_module(x).exp(x)
         return self.y
@@ -105,26 +168,114 @@ class Exp(Function):
         return (g * self.y,)
 
 
-class Log(Function):
+class Sqrt(Function):
+    saves_inputs = False
+
     def forward(self, x):
-        self.x = x
-        return get_array_module(x).log(x)
+        self.y = get_array_module(x).sqrt(x)
+        return self.y
 
     def backward(self, g):
-        return (g / self.x,)
+        with np.errstate(divide="ignore"):
+            return (g / (2 * self.y),)
 
 
-class Abs(Function):
-    def forward(self, x):
-        self.sign = get_array_module(x).sign(x)
-        return abs(x)
+class Log(_Unary):
+    f = staticmethod(lambda xp, x: xp.log(x))
+    df = staticmethod(lambda xp, x: 1 / x)
+
+
+class Log1p(_Unary):
+    f = staticmethod(lambda xp, x: xp.log1p(x))
+    df = staticmethod(lambda xp, x: 1 / (1 + x))
+
+
+class Sin(_Unary):
+    f = staticmethod(lambda xp, x: xp.sin(x))
+    df = staticmethod(lambda xp, x: xp.cos(x))
+
+
+class Cos(_Unary):
+    f = staticmethod(lambda xp, x: xp.cos(x))
+    df = staticmethod(lambda xp, x: -xp.sin(x))
+
+
+class Abs(_Unary):
+    f = staticmethod(lambda xp, x: abs(x))
+    df = staticmethod(lambda xp, x: xp.sign(x))
+
+
+class Sign(_Unary):
+    f = staticmethod(lambda xp, x: xp.sign(x))
+    df = staticmethod(lambda xp, x: xp.zeros_like(x))
+
+
+class Clamp(Function):
+    """``clamp(x, min, max)``; the gradient passes where ``min <= x <= max`` (as PyTorch)."""
+
+    saves_output = False
+
+    def forward(self, x, min: Any = None, max: Any = None):
+        xp = get_array_module(x)
+        keep = xp.ones(x.shape, dtype=bool)
+        out = x
+        if min is not None:
+            keep &= x >= min
+            out = xp.maximum(out, xp.asarray(min, dtype=x.dtype))
+        if max is not None:
+            keep &= x <= max
+            out = xp.minimum(out, xp.asarray(max, dtype=x.dtype))
+        self.keep = keep
+        return out
 
     def backward(self, g):
-        return (g * self.sign,)
+        return (g * self.keep,)
+
+
+class Maximum(Function):
+    """Element-wise maximum of two tensors; ties share the gradient equally (as PyTorch)."""
+
+    saves_output = False
+    pick = staticmethod(lambda xp: xp.maximum)
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return _broadcast(type(self).__name__.lower(), self.pick(get_array_module(a)), a, b)
+
+    def backward(self, g):
+        xp = get_array_module(g)
+        first = (self.a > self.b) if self.pick(np) is np.maximum else (self.a < self.b)
+        share = xp.where(self.a == self.b, 0.5, first.astype(g.dtype)).astype(g.dtype)
+        return unbroadcast(g * share, self.a.shape), unbroadcast(g * (1 - share), self.b.shape)
+
+
+class Minimum(Maximum):
+    pick = staticmethod(lambda xp: xp.minimum)
+
+
+class Where(Function):
+    """``where(condition, a, b)``: the gradient goes to ``a`` where the condition holds, else to ``b``."""
+
+    saves_inputs = saves_output = False
+
+    def forward(self, a, b, condition: Any):
+        self.cond, self.shapes = condition, (a.shape, b.shape)
+        return get_array_module(a).where(condition, a, b)
+
+    def backward(self, g):
+        zero = get_array_module(g).zeros((), dtype=g.dtype)
+        return (unbroadcast(self._w(g, zero, True), self.shapes[0]),
+                unbroadcast(self._w(g, zero, False), self.shapes[1]))
+
+    def _w(self, g, zero, first: bool):
+        xp = get_array_module(g)
+        return xp.where(self.cond, g, zero) if first else xp.where(self.cond, zero, g)
 
 
 class MatMul(Function):
     """``a @ b`` with NumPy's rules for 1-D operands and broadcast batch dimensions."""
+
+    saves_output = False
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -148,6 +299,8 @@ class MatMul(Function):
 
     def backward(self, g):
         a, b = self.a, self.b
+        if a.ndim == 1 and b.ndim == 1:  # a dot product: g is 0-d
+            return g * b, g * a
         xp = get_array_module(g)
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
@@ -164,96 +317,9 @@ class MatMul(Function):
         return ga, gb
 
 
-def _expand_reduced(g, shape: tuple, axis: Any, keepdims: bool):
-    """Broadcast the gradient of a reduction back to the input's shape."""
-    xp = get_array_module(g)
-    if axis is not None and not keepdims:
-        axes = (axis,) if np.isscalar(axis) else tuple(axis)
-        g = xp.expand_dims(g, tuple(a % len(shape) for a in axes))
-    return xp.broadcast_to(g, shape)
-
-
-class Sum(Function):
-    def forward(self, x, axis: Any = None, keepdims: bool = False):
-        self.shape, self.axis, self.keepdims = x.shape, axis, keepdims
-        return x.sum(axis=axis, keepdims=keepdims)
-
-    def backward(self, g):
-        return (_expand_reduced(g, self.shape, self.axis, self.keepdims),)
-
-
-class Mean(Function):
-    def forward(self, x, axis: Any = None, keepdims: bool = False):
-        self.shape, self.axis, self.keepdims = x.shape, axis, keepdims
-        out = x.mean(axis=axis, keepdims=keepdims)
-        self.count = x.size // max(out.size, 1) if x.size else 1
-        return out
-
-    def backward(self, g):
-        return (_expand_reduced(g / self.count, self.shape, self.axis, self.keepdims),)
-
-
-class Max(Function):
-    """Maximum over axes; the gradient is shared equally between tied maxima."""
-
-    def forward(self, x, axis: Any = None, keepdims: bool = False):
-        self.shape, self.axis, self.keepdims = x.shape, axis, keepdims
-        top = x.max(axis=axis, keepdims=True)
-        mask = (x == top).astype(x.dtype)
-        self.weights = mask / mask.sum(axis=axis, keepdims=True)
-        if keepdims:
-            return top
-        return top.reshape(()) if axis is None else top.squeeze(axis)
-
-    def backward(self, g):
-        return (_expand_reduced(g, self.shape, self.axis, self.keepdims) * self.weights,)
-
-
-class Reshape(Function):
-    def forward(self, x, shape: tuple):
-        self.shape = x.shape
-        try:
-            return x.reshape(shape)
-        except ValueError:
-            raise ShapeError(f"reshape cannot turn {shape_str(x.shape)} ({x.size} elements) into {tuple(shape)}") from None
-
-    def backward(self, g):
-        return (g.reshape(self.shape),)
-
-
-class Transpose(Function):
-    def forward(self, x, axes: tuple | None = None):
-        self.axes = axes
-        return x.transpose(axes)
-
-    def backward(self, g):
-        if self.axes is None:
-            return (g.transpose(),)
-        return (g.transpose(np.argsort(self.axes)),)
-
-
-def _is_basic_index(index: Any) -> bool:
-    """Basic indices (ints, slices, None, ...) never select an element twice."""
-    parts = index if isinstance(index, tuple) else (index,)
-    return all(isinstance(p, (int, np.integer, slice)) or p is None or p is Ellipsis for p in parts)
-
-
-class GetItem(Function):
-    def forward(self, x, index: Any):
-        self.shape, self.dtype, self.index = x.shape, x.dtype, index
-        return x[index]
-
-    def backward(self, g):
-        xp = get_array_module(g)
-        out = xp.zeros(self.shape, dtype=g.dtype)
-        if _is_basic_index(self.index):
-            out[self.index] = g
-        else:  # fancy indices may repeat: accumulate
-            xp.add.at(out, self.index, g)
-        return (out,)
-
-
 class ToDevice(Function):
+    saves_inputs = saves_output = False
+
     def forward(self, x, device: Device):
         self.source = device_of(x)
         return to_device(x, device)
@@ -263,6 +329,8 @@ class ToDevice(Function):
 
 
 class Cast(Function):
+    saves_inputs = saves_output = False
+
     def forward(self, x, dtype: Any):
         self.dtype = x.dtype
         return x.astype(dtype)

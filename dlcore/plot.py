@@ -17,7 +17,7 @@ import numpy as np
 
 from .autograd import no_grad
 from .backend import to_numpy
-from .data import as_array
+from .creation import as_array
 
 __all__ = ["plot_history", "plot_decision_boundary", "plot_loss_curves", "show_filters", "show_feature_maps"]
 

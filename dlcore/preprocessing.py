@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .backend import device_of, get_array_module, is_gpu_array, to_device, to_numpy
-from .data import as_array as _raw
+from .creation import as_array as _raw
 from .errors import DTypeError, RangeError, ShapeError
 from .tensor import Tensor
 from .validation import boolean, finite_number

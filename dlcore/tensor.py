@@ -5,6 +5,9 @@
     >>> (x * x).sum().backward()
     >>> x.grad.numpy().tolist()
     [[2.0, 4.0], [6.0, 8.0]]
+
+This file holds the Tensor itself (storage, autograd, conversion, operators, in-place ops);
+the named methods (``sum``, ``view``, ``max``, ...) come from :mod:`dlcore.tensor_methods`.
 """
 
 from __future__ import annotations
@@ -15,40 +18,43 @@ from typing import Any
 import numpy as np
 
 from . import autograd, ops
-from .backend import (
-    Device,
-    cpu_rng,
-    default_device,
-    default_dtype,
-    device_of,
-    get_array_module,
-    is_gpu_array,
-    to_device,
-    to_numpy,
-)
+from .autograd import AutogradError
+from .backend import Device, default_dtype, device_of, get_array_module, is_gpu_array, to_numpy
 from .backend import device as parse_device
-from .errors import DTypeError
+from .dtypes import result_dtype, scalar_dtype, tensor_type_dtype, tensor_type_name, to_dtype
+from .errors import DeviceError, DTypeError, ShapeError
+from .ops_shape import GetItem, torch_index
+from .tensor_inplace import InPlaceMethods
+from .tensor_methods import TensorMethods, _shape_arg
 
 
-class Tensor:
+class Tensor(InPlaceMethods, TensorMethods):
     """An n-dimensional array on a device, with an optional gradient.
 
     Build one with :func:`dlcore.tensor`; ``Tensor(array)`` wraps a raw array without copying.
     """
 
     __array_priority__ = 1000  # numpy scalars defer to Tensor's operators
+    _ctx: autograd.Function | None = None
+    _base: "Tensor | None" = None  # the tensor this one is a view of (shares memory and version)
+    _retains_grad = False
+    _accumulator: Any = None
+    grad: "Tensor | None" = None  # class defaults: a new tensor sets only what differs
+    requires_grad: bool = False
 
     def __init__(self, data: Any, requires_grad: bool = False) -> None:
         if isinstance(data, Tensor):
             data = data.array
-        elif not (isinstance(data, np.ndarray) or type(data).__module__.startswith("cupy")):
+        elif not (isinstance(data, np.ndarray) or is_gpu_array(data)):
             data = np.asarray(data)
         self.array = data
-        self.grad: Tensor | None = None
-        self._ctx: autograd.Function | None = None
-        self.requires_grad = False
+        self._version = [0]
         if requires_grad:
             self.requires_grad_(True)
+
+    def _new(self, array: Any) -> "Tensor":
+        """A plain Tensor (never a Parameter subclass) around a raw array."""
+        return Tensor(array)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -57,7 +63,9 @@ class Tensor:
 
         The raw NumPy/CuPy array is ``.array``. Assigning ``t.data = other`` replaces the array.
         """
-        return Tensor(self.array)
+        out = Tensor(self.array)
+        out._version = self._version
+        return out
 
     @data.setter
     def data(self, value: Any) -> None:
@@ -76,6 +84,10 @@ class Tensor:
         return device_of(self.array)
 
     @property
+    def is_cuda(self) -> bool:
+        return is_gpu_array(self.array)
+
+    @property
     def ndim(self) -> int:
         return self.array.ndim
 
@@ -86,40 +98,111 @@ class Tensor:
 
     @property
     def is_leaf(self) -> bool:
+        """True for tensors not made by a recorded op (all tensors with ``requires_grad=False``)."""
         return self._ctx is None
 
     @property
-    def T(self) -> "Tensor":
-        return self.transpose()
+    def grad_fn(self) -> autograd.Function | None:
+        """The Function that made this tensor (None for a leaf); see ``.name()`` and ``.next_functions``."""
+        return self._ctx
 
-    def size(self, dim: int | None = None) -> Any:
-        return self.shape if dim is None else self.shape[dim]
-
-    def numel(self) -> int:
-        return int(self.array.size)
+    @property
+    def _version_number(self) -> int:
+        return self._version[0]
 
     def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
 
+    def __iter__(self) -> Any:
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
     def __repr__(self) -> str:
-        grad = ", requires_grad=True" if self.requires_grad else ""
-        dev = "" if self.device.type == "cpu" else f", device='{self.device}'"
-        return f"tensor({np.array2string(to_numpy(self.array), separator=', ')}{dev}{grad})"
+        extra = "" if self.device.type == "cpu" else f", device='{self.device}'"
+        if self.dtype not in (np.float32, np.int64, np.bool_) and self.dtype != default_dtype():
+            extra += f", dtype=dlcore.{self.dtype}"
+        if self._ctx is not None:
+            extra += f", grad_fn=<{self._ctx.name()}>"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({np.array2string(to_numpy(self.array), separator=', ', prefix='tensor(')}{extra})"
+
+    # ------------------------------------------------------------------ Python number protocol
+    def _one_value(self, what: str) -> Any:
+        if self.array.size != 1:
+            raise ShapeError(f"{what} of a Tensor with {self.array.size} elements is ambiguous: "
+                             "it needs exactly one element (use .any() / .all() or index one)")
+        return to_numpy(self.array).reshape(()).item()
+
+    def __bool__(self) -> bool:
+        return bool(self._one_value("Boolean value"))
+
+    def __float__(self) -> float:
+        return float(self._one_value("float()"))
+
+    def __int__(self) -> int:
+        return int(self._one_value("int()"))
+
+    def __index__(self) -> int:
+        if self.dtype.kind not in "biu":
+            raise TypeError(f"only integer tensors of a single element can be converted to an index, got dtype {self.dtype}")
+        return int(self._one_value("__index__()"))
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """The numeric NumPy array (``np.asarray(t)``); a GPU tensor copies only with ``copy=True``."""
+        if self.is_cuda and not copy:
+            raise DeviceError("np.asarray() of a CUDA tensor would copy it to the host: call .cpu() "
+                              "or .numpy() first (or np.array(t, copy=True))")
+        out = to_numpy(self.array)
+        if dtype is not None:
+            out = out.astype(dtype, copy=False)
+        return out.copy() if copy and out is self.array else out
+
+    def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
+        """DLPack export of the raw array (zero-copy); gradients do not cross the boundary."""
+        if self.requires_grad:
+            raise AutogradError("can't export a tensor that requires grad through DLPack: use tensor.detach()")
+        return self.array.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self) -> tuple:
+        return self.array.__dlpack_device__()
 
     # ------------------------------------------------------------------ autograd
-    def requires_grad_(self, flag: bool = True) -> "Tensor":
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         """Turn gradient tracking on or off for this leaf tensor; floats only."""
-        if flag and self.dtype.kind not in "fc":
+        if requires_grad and self.dtype.kind not in "fc" and str(self.dtype) != "bfloat16":
             raise DTypeError(
                 f"requires_grad needs a floating-point tensor, got dtype {self.dtype}: "
                 "convert with .float() first"
             )
-        self.requires_grad = bool(flag)
+        if not requires_grad and self._ctx is not None:
+            raise AutogradError("you can only change requires_grad flags of leaf variables; use .detach() for a "
+                                "non-leaf tensor")
+        self.requires_grad = bool(requires_grad)
         return self
 
-    def backward(self, grad: Any = None) -> None:
-        """Accumulate the gradient of this tensor into every leaf's ``.grad``."""
-        autograd.backward(self, grad)
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` of this non-leaf tensor after backward (a no-op on leaves), as PyTorch."""
+        if not self.requires_grad:
+            raise AutogradError("can't retain_grad on a tensor that has requires_grad=False")
+        if self._ctx is not None:
+            self._retains_grad = True
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad
+
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None, create_graph: bool = False,
+                 inputs: Any = None) -> None:
+        """Accumulate the gradient of this tensor into every leaf's ``.grad`` (PyTorch's signature)."""
+        if create_graph:
+            raise AutogradError("backward(create_graph=True) is not supported: dlcore has no higher-order gradients")
+        if inputs is not None:
+            raise AutogradError("backward(inputs=...) is not supported: gradients go to every leaf")
+        autograd.backward(self, gradient, retain_graph=retain_graph)
 
     def _accumulate_grad(self, g: Any) -> None:
         if self.grad is None:
@@ -127,38 +210,76 @@ class Tensor:
         else:
             self.grad.array = self.grad.array + g
 
+    def _grad_accumulator(self) -> autograd.AccumulateGrad:
+        if self._accumulator is None:
+            self._accumulator = autograd.AccumulateGrad(self)
+        return self._accumulator
+
     def detach(self) -> "Tensor":
-        """The same data, cut from the graph."""
-        return Tensor(self.array)
+        """The same memory, cut from the graph (shares the version counter, as PyTorch)."""
+        return self.data
+
+    def detach_(self) -> "Tensor":
+        """Cut this tensor from the graph in place: it becomes a leaf."""
+        self._ctx, self.requires_grad = None, False
+        return self
 
     # ------------------------------------------------------------------ conversion
-    def numpy(self) -> np.ndarray:
-        """The data as a NumPy array (shared on the CPU, copied from the GPU)."""
+    def numpy(self, force: bool = False) -> np.ndarray:
+        """The data as a NumPy array: shared on the CPU, a copy from the GPU.
+
+        PyTorch refuses ``.numpy()`` on a CUDA tensor; dlcore copies (the one deliberate, permissive
+        difference here, so that metrics and plots work on either device).
+        """
         return to_numpy(self.array)
 
     def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
-        if self.array.size != 1:
-            raise ValueError(f"item() needs a one-element tensor, got shape {self.shape}")
-        return to_numpy(self.array).reshape(()).item()
+        return self._one_value("item()")
 
     def tolist(self) -> Any:
         return to_numpy(self.array).tolist()
 
-    def to(self, dev: "str | Device | None" = None, dtype: Any = None) -> "Tensor":
-        """A copy on another device and/or with another dtype; gradients flow through it."""
+    def to(self, *args: Any, **kwargs: Any) -> "Tensor":
+        """PyTorch's ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other)``; gradients flow through.
+
+        >>> import dlcore
+        >>> dlcore.tensor([1, 2]).to(dlcore.float64).dtype
+        dtype('float64')
+        """
+        dev, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+        kwargs.pop("non_blocking", None)
+        copy = kwargs.pop("copy", False)
+        if kwargs:
+            raise TypeError(f"Tensor.to() got unsupported argument(s) {sorted(kwargs)}")
+        for a in args:
+            if isinstance(a, Tensor):
+                dev, dtype = a.device, a.dtype
+            elif isinstance(a, Device) or (isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda", "auto", "mps")):
+                dev = a
+            elif a is not None:
+                dtype = a
         out = self
         if dev is not None and parse_device(dev) != self.device:
             out = ops.ToDevice.apply(out, device=parse_device(dev))
-        if dtype is not None and np.dtype(dtype) != out.dtype:
-            out = ops.Cast.apply(out, dtype=np.dtype(dtype))
+        if dtype is not None and to_dtype(dtype) != out.dtype:
+            out = ops.Cast.apply(out, dtype=to_dtype(dtype))
+        if copy and out is self:
+            out = self.clone()
         return out
 
     def cpu(self) -> "Tensor":
         return self.to("cpu")
 
-    def cuda(self, index: int = 0) -> "Tensor":
-        return self.to(f"cuda:{index}")
+    def cuda(self, device: Any = None, non_blocking: bool = False) -> "Tensor":
+        index = 0 if device is None else device.index if isinstance(device, Device) else device
+        return self.to(f"cuda:{index or 0}")
+
+    def type(self, dtype: Any = None) -> Any:
+        """Without an argument PyTorch's type string (``'torch.FloatTensor'``), else a cast copy."""
+        if dtype is None:
+            return tensor_type_name(self.dtype, self.is_cuda)
+        return self.to(dtype=tensor_type_dtype(dtype) if isinstance(dtype, str) else dtype)
 
     def float(self) -> "Tensor":
         return self.to(dtype=np.float32)
@@ -166,69 +287,148 @@ class Tensor:
     def double(self) -> "Tensor":
         return self.to(dtype=np.float64)
 
-    def long(self) -> "Tensor":
-        return Tensor(self.array.astype(np.int64))
+    def half(self) -> "Tensor":
+        return self.to(dtype=np.float16)
 
-    # ------------------------------------------------------------------ operators
+    def long(self) -> "Tensor":
+        return self.to(dtype=np.int64)
+
+    def int(self) -> "Tensor":
+        return self.to(dtype=np.int32)
+
+    def bool(self) -> "Tensor":
+        return self.to(dtype=np.bool_)
+
+    def new_tensor(self, data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> "Tensor":
+        """A new tensor from ``data`` with this tensor's dtype and device unless given."""
+        from .creation import tensor
+
+        return tensor(data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)  # type: ignore[attr-defined]
+
+    def new_full(self, size: Any, fill_value: Any, dtype: Any = None, device: Any = None,
+                 requires_grad: bool = False) -> "Tensor":
+        """A tensor of ``fill_value`` with this tensor's dtype and device unless given."""
+        from .creation import full
+
+        return full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,  # type: ignore[attr-defined]
+                    requires_grad=requires_grad)
+
+    def new_zeros(self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> "Tensor":
+        return self.new_full(_shape_arg(size), 0, dtype, device, requires_grad)
+
+    def new_ones(self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> "Tensor":
+        return self.new_full(_shape_arg(size), 1, dtype, device, requires_grad)
+
+    new_empty = new_zeros
+
+    # ------------------------------------------------------------------ operators (PyTorch's type promotion)
     def _wrap(self, other: Any) -> "Tensor":
         if isinstance(other, Tensor):
             return other
-        if isinstance(other, Number) and self.dtype.kind == "f":
-            return Tensor(self.xp.asarray(other, dtype=self.dtype))
-        return Tensor(self.xp.asarray(other))
+        if isinstance(other, (Number, np.bool_)) and not isinstance(other, np.generic):
+            return Tensor(self.xp.asarray(other, dtype=scalar_dtype(other, self.dtype, default_dtype())))
+        if isinstance(other, np.generic):
+            return Tensor(self.xp.asarray(other))
+        if isinstance(other, np.ndarray) or is_gpu_array(other):
+            return Tensor(other)
+        raise TypeError(f"unsupported operand: Tensor and {type(other).__name__}")
+
+    @staticmethod
+    def _binary(cls: type, a: "Tensor", b: "Tensor", floating: bool = False) -> "Tensor":
+        """``cls.apply(a, b)`` after casting both to PyTorch's result dtype."""
+        da, db = a.array.dtype, b.array.dtype
+        dt = da if da == db else result_dtype(a.array, b.array)
+        if floating and dt.kind not in "fcV":
+            dt = default_dtype()
+        if da != dt:
+            a = ops.Cast.apply(a, dtype=dt)
+        if db != dt:
+            b = ops.Cast.apply(b, dtype=dt)
+        return cls.apply(a, b)
 
     def __add__(self, other: Any) -> "Tensor":
-        return ops.Add.apply(self, self._wrap(other))
+        return self._binary(ops.Add, self, self._wrap(other))
 
     def __radd__(self, other: Any) -> "Tensor":
-        return ops.Add.apply(self._wrap(other), self)
+        return self._binary(ops.Add, self._wrap(other), self)
 
     def __sub__(self, other: Any) -> "Tensor":
-        return ops.Sub.apply(self, self._wrap(other))
+        return self._binary(ops.Sub, self, self._wrap(other))
 
     def __rsub__(self, other: Any) -> "Tensor":
-        return ops.Sub.apply(self._wrap(other), self)
+        return self._binary(ops.Sub, self._wrap(other), self)
 
     def __mul__(self, other: Any) -> "Tensor":
-        return ops.Mul.apply(self, self._wrap(other))
+        return self._binary(ops.Mul, self, self._wrap(other))
 
     def __rmul__(self, other: Any) -> "Tensor":
-        return ops.Mul.apply(self._wrap(other), self)
+        return self._binary(ops.Mul, self._wrap(other), self)
 
     def __truediv__(self, other: Any) -> "Tensor":
-        return ops.Div.apply(self, self._wrap(other))
+        return self._binary(ops.Div, self, self._wrap(other), floating=True)
 
     def __rtruediv__(self, other: Any) -> "Tensor":
-        return ops.Div.apply(self._wrap(other), self)
+        return self._binary(ops.Div, self._wrap(other), self, floating=True)
+
+    def __floordiv__(self, other: Any) -> "Tensor":
+        return Tensor(self.array // self._wrap(other).array)
+
+    def __rfloordiv__(self, other: Any) -> "Tensor":
+        return Tensor(self._wrap(other).array // self.array)
+
+    def __mod__(self, other: Any) -> "Tensor":
+        return Tensor(self.array % self._wrap(other).array)
 
     def __neg__(self) -> "Tensor":
+        if self.dtype == np.bool_:
+            raise DTypeError("negation, the `-` operator, on a bool tensor is not supported: use ~ or logical_not()")
         return ops.Neg.apply(self)
 
+    def __pos__(self) -> "Tensor":
+        return self
+
+    def __abs__(self) -> "Tensor":
+        return self.abs()
+
     def __pow__(self, exponent: Any) -> "Tensor":
-        if isinstance(exponent, Number):
-            return ops.Pow.apply(self, exponent=exponent)
-        return (self._wrap(exponent) * self.log()).exp()
+        if isinstance(exponent, Number) and not isinstance(exponent, (bool, complex)):
+            base = self
+            if scalar_dtype(exponent, self.dtype, default_dtype()) != self.dtype:
+                base = self.to(dtype=default_dtype())
+            return ops.Pow.apply(base, exponent=exponent)
+        return self._binary(ops.PowTensor, self, self._wrap(exponent))
 
     def __rpow__(self, base: Any) -> "Tensor":
-        return (self * float(np.log(base))).exp()
+        return self._binary(ops.PowTensor, self._wrap(base), self)
 
     def __matmul__(self, other: Any) -> "Tensor":
-        return ops.MatMul.apply(self, self._wrap(other))
+        return self._binary(ops.MatMul, self, self._wrap(other))
 
     def __rmatmul__(self, other: Any) -> "Tensor":
-        return ops.MatMul.apply(self._wrap(other), self)
+        return self._binary(ops.MatMul, self._wrap(other), self)
 
-    def __getitem__(self, index: Any) -> "Tensor":
-        if isinstance(index, Tensor):
-            index = index.array
-        elif isinstance(index, tuple):
-            index = tuple(i.array if isinstance(i, Tensor) else i for i in index)
-        return ops.GetItem.apply(self, index=index)
+    def _logical(self, other: Any, op: str) -> "Tensor":
+        other = self._wrap(other).array
+        return Tensor(getattr(self.array, op)(other))
+
+    def __and__(self, other: Any) -> "Tensor":
+        return self._logical(other, "__and__")
+
+    def __or__(self, other: Any) -> "Tensor":
+        return self._logical(other, "__or__")
+
+    def __xor__(self, other: Any) -> "Tensor":
+        return self._logical(other, "__xor__")
+
+    def __invert__(self) -> "Tensor":
+        if self.dtype.kind not in "biu":
+            raise DTypeError(f"~ (bitwise not) needs an integer or bool tensor, got dtype {self.dtype}")
+        return Tensor(~self.array)
 
     # comparisons give boolean tensors without gradients
     def _compare(self, other: Any, op: str) -> "Tensor":
         other = other.array if isinstance(other, Tensor) else other
-        return Tensor(getattr(self.array, op)(other))
+        return Tensor(self.xp.asarray(getattr(self.array, op)(other)))
 
     def __eq__(self, other: Any) -> "Tensor":  # type: ignore[override]
         return self._compare(other, "__eq__")
@@ -250,110 +450,13 @@ class Tensor:
 
     __hash__ = object.__hash__
 
-    # ------------------------------------------------------------------ reductions and shapes
-    def sum(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
-        return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
-        return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
-
-    def max(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
-        return ops.Max.apply(self, axis=axis, keepdims=keepdims)
-
-    def argmax(self, axis: Any = None) -> "Tensor":
-        return Tensor(self.array.argmax(axis=axis))
-
-    def reshape(self, *shape: Any) -> "Tensor":
-        return ops.Reshape.apply(self, shape=_shape_arg(shape))
-
-    view = reshape
-
-    def flatten(self, start_dim: int = 0) -> "Tensor":
-        return self.reshape(*self.shape[:start_dim], -1)
-
-    def transpose(self, *axes: Any) -> "Tensor":
-        return ops.Transpose.apply(self, axes=_shape_arg(axes) or None)
-
-    permute = transpose
-
-    def exp(self) -> "Tensor":
-        return ops.Exp.apply(self)
-
-    def log(self) -> "Tensor":
-        return ops.Log.apply(self)
-
-    def sqrt(self) -> "Tensor":
-        return self ** 0.5
-
-    def abs(self) -> "Tensor":
-        return ops.Abs.apply(self)
+    # ------------------------------------------------------------------ indexing
+    def __getitem__(self, index: Any) -> "Tensor":
+        return GetItem.apply(self, index=torch_index(index))
 
 
+# The factory functions live in dlcore.creation; these two stay importable from here for the
+# functional layer (``from ..tensor import Tensor, as_tensor``).
+from .creation import as_tensor, tensor  # noqa: E402
 
-def as_tensor(data: Any) -> Tensor:
-    """``data`` itself if it is a Tensor, else a Tensor wrapping it (arrays without a copy)."""
-    return data if isinstance(data, Tensor) else Tensor(data)
-
-
-def tensor(data: Any, requires_grad: bool = False, device: "str | Device | None" = None, dtype: Any = None) -> Tensor:
-    """Make a tensor from a list, a number, a NumPy/CuPy array or another tensor (always copies).
-
-    Python floats become the default dtype (float32) and ints int64; arrays keep their dtype.
-    Without ``device``, GPU data stays where it is and the rest goes to the default device.
-
-    >>> tensor([1.0, 2.0]).dtype
-    dtype('float32')
-    >>> tensor([0, 1]).dtype
-    dtype('int64')
-    """
-    raw = data.array if isinstance(data, Tensor) else data
-    if not (isinstance(raw, np.ndarray) or is_gpu_array(raw)):
-        raw = np.asarray(raw)
-        if raw.dtype == np.float64:
-            raw = raw.astype(default_dtype())
-        elif raw.dtype.kind in "iu":
-            raw = raw.astype(np.int64)
-    if device is not None:
-        target = parse_device(device)
-    else:
-        target = device_of(raw) if is_gpu_array(raw) else default_device()
-    raw = to_device(raw, target)
-    raw = get_array_module(raw).array(raw, dtype=dtype if dtype is not None else raw.dtype, copy=True)
-    return Tensor(raw, requires_grad=requires_grad)
-
-
-def _shape_arg(shape: tuple) -> tuple:
-    """Accept both ``f(2, 3)`` and ``f((2, 3))``."""
-    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
-
-
-def _filled(fill: str, shape: tuple, dtype: Any, device: Any, requires_grad: bool) -> Tensor:
-    xp = parse_device(device).xp
-    return Tensor(getattr(xp, fill)(_shape_arg(shape), dtype=dtype or default_dtype()), requires_grad=requires_grad)
-
-
-def zeros(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """A tensor of zeros: ``zeros(2, 3)``."""
-    return _filled("zeros", shape, dtype, device, requires_grad)
-
-
-def ones(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """A tensor of ones: ``ones(2, 3)``."""
-    return _filled("ones", shape, dtype, device, requires_grad)
-
-
-def randn(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """Standard normal samples from dlcore's seeded generator: ``randn(2, 3)``."""
-    data = cpu_rng().standard_normal(_shape_arg(shape)).astype(dtype or default_dtype())
-    return tensor(data, requires_grad=requires_grad, device=device)
-
-
-def rand(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """Uniform samples in [0, 1): ``rand(2, 3)``."""
-    data = cpu_rng().random(_shape_arg(shape)).astype(dtype or default_dtype())
-    return tensor(data, requires_grad=requires_grad, device=device)
-
-
-def arange(*args: Any, dtype: Any = None, device: Any = None) -> Tensor:
-    """Like ``numpy.arange``: ``arange(5)``."""
-    return tensor(np.arange(*args, dtype=dtype), device=device)
+__all__ = ["Tensor", "as_tensor", "tensor"]

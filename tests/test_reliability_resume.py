@@ -292,8 +292,10 @@ def test_resume_is_bit_exact_on_cpu(tmp_path, seed):
     assert resumed["loss"] == full["loss"] and resumed["lr"] == full["lr"]
     for k, v in weights(straight[0]).items():
         np.testing.assert_array_equal(weights(model)[k], v)
-    for s_full, s_res in zip(straight[1].state_dict()["state"], opt.state_dict()["state"]):
-        np.testing.assert_array_equal(s_full["momentum_buffer"], s_res["momentum_buffer"])
+    full_state, resumed_state = straight[1].state_dict()["state"], opt.state_dict()["state"]
+    assert full_state.keys() == resumed_state.keys() and full_state
+    for i in full_state:
+        np.testing.assert_array_equal(full_state[i]["momentum_buffer"].numpy(), resumed_state[i]["momentum_buffer"].numpy())
 
 
 def small_cnn():

@@ -15,7 +15,7 @@ import importlib
 
 from ..backend import cuda_device_count as device_count
 from ..backend import cuda_is_available as is_available
-from ..backend import cuda_status
+from ..backend import cuda_manual_seed, cuda_status, cupy_module
 
 _SUBMODULES = ("activation", "conv", "loader", "pool", "softmax")
 
@@ -25,6 +25,29 @@ def unavailable_reason() -> str:
     return cuda_status()[1]
 
 
+def manual_seed(seed: int) -> None:
+    """Seed the GPU generators (PyTorch's ``torch.cuda.manual_seed``); harmless without a GPU.
+
+    >>> manual_seed(0)
+    """
+    cuda_manual_seed(seed)
+
+
+manual_seed_all = manual_seed
+
+
+def synchronize(device: object = None) -> None:
+    """Wait for all GPU work to finish (``torch.cuda.synchronize``); a DeviceError without CUDA."""
+    cp = cupy_module()
+    index = None if device is None else getattr(device, "index", device)
+    (cp.cuda.Device() if index is None else cp.cuda.Device(index)).synchronize()
+
+
+def current_device() -> int:
+    """The index of the current CUDA device; a DeviceError without CUDA."""
+    return int(cupy_module().cuda.runtime.getDevice())
+
+
 def __getattr__(name: str):
     """``dlcore.cuda.conv`` etc. without an explicit import (the submodules are light)."""
     if name in _SUBMODULES:
@@ -32,4 +55,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["device_count", "is_available", "unavailable_reason", *_SUBMODULES]
+__all__ = ["current_device", "device_count", "is_available", "manual_seed", "manual_seed_all", "synchronize",
+           "unavailable_reason", *_SUBMODULES]

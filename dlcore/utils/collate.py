@@ -19,28 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import default_dtype, get_array_module, is_gpu_array
+from ..backend import get_array_module, is_gpu_array
+from ..creation import as_array
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
 
 __all__ = ["as_array", "default_collate", "default_convert"]
-
-
-def as_array(x: Any) -> Any:
-    """The raw NumPy/CuPy array behind a Tensor, an array, a list or a number.
-
-    Arrays are returned as they are; lists of Python floats become the default dtype
-    (float32), as in :func:`dlcore.tensor`.
-
-    >>> as_array([1.0, 2.0]).dtype
-    dtype('float32')
-    """
-    if isinstance(x, Tensor):
-        return x.array
-    if isinstance(x, np.ndarray) or is_gpu_array(x):
-        return x
-    x = np.asarray(x)
-    return x.astype(default_dtype()) if x.dtype == np.float64 else x
 
 
 def _is_array(x: Any) -> bool:

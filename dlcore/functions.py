@@ -1,0 +1,169 @@
+"""Top-level math and shape functions under PyTorch's names: ``dlcore.exp(x)``, ``dlcore.cat([a, b])``, ...
+
+Most are the Tensor method of the same name applied to ``input`` (a Tensor, array, list or number)::
+
+    >>> import dlcore
+    >>> x = dlcore.tensor([[1.0, 5.0], [3.0, 2.0]])
+    >>> dlcore.max(x, 1).indices.tolist(), dlcore.sum(x, dim=0).tolist()
+    ([1, 0], [4.0, 7.0])
+    >>> dlcore.cat([x, x], dim=1).shape, dlcore.stack([x, x]).shape
+    ((2, 4), (2, 2, 2))
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .creation import as_tensor
+from .dtypes import result_dtype
+from .errors import ShapeError
+from .ops_reduce import normalize_axis
+from .ops_shape import Cat
+from .tensor import Tensor
+
+
+def _method(name: str, example: str, result: str) -> Callable:
+    """A top-level function that calls ``Tensor.<name>`` on ``input``, with a doctest example."""
+
+    def fn(input: Any, *args: Any, **kwargs: Any) -> Any:
+        return getattr(as_tensor(input), name)(*args, **kwargs)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = (f"PyTorch's ``{name}``: the same as ``input.{name}(...)`` (see :class:`dlcore.Tensor`).\n\n"
+                  f"    >>> import dlcore\n    >>> {example}\n    {result}\n")
+    return fn
+
+
+_X = "dlcore.tensor([[1.0, -2.0], [3.0, 4.0]])"
+exp = _method("exp", "dlcore.exp(dlcore.tensor([0.0])).tolist()", "[1.0]")
+log = _method("log", "dlcore.log(dlcore.tensor([1.0])).tolist()", "[0.0]")
+log1p = _method("log1p", "dlcore.log1p(dlcore.tensor([0.0])).tolist()", "[0.0]")
+sqrt = _method("sqrt", "dlcore.sqrt(dlcore.tensor([4.0])).tolist()", "[2.0]")
+abs = _method("abs", "dlcore.abs(dlcore.tensor([-2.0])).tolist()", "[2.0]")
+sign = _method("sign", "dlcore.sign(dlcore.tensor([-2.0, 0.0])).tolist()", "[-1.0, 0.0]")
+sin = _method("sin", "dlcore.sin(dlcore.tensor([0.0])).tolist()", "[0.0]")
+cos = _method("cos", "dlcore.cos(dlcore.tensor([0.0])).tolist()", "[1.0]")
+tanh = _method("tanh", "dlcore.tanh(dlcore.tensor([0.0])).tolist()", "[0.0]")
+sigmoid = _method("sigmoid", "dlcore.sigmoid(dlcore.tensor([0.0])).tolist()", "[0.5]")
+relu = _method("relu", "dlcore.relu(dlcore.tensor([-1.0, 2.0])).tolist()", "[0.0, 2.0]")
+softmax = _method("softmax", "dlcore.softmax(dlcore.tensor([0.0, 0.0]), dim=0).tolist()", "[0.5, 0.5]")
+log_softmax = _method("log_softmax", "dlcore.log_softmax(dlcore.tensor([0.0]), dim=0).tolist()", "[0.0]")
+clamp = _method("clamp", "dlcore.clamp(dlcore.tensor([-1.0, 2.0]), min=0.0).tolist()", "[0.0, 2.0]")
+clip = _method("clip", "dlcore.clip(dlcore.tensor([-1.0, 2.0]), max=1.0).tolist()", "[-1.0, 1.0]")
+pow = _method("pow", "dlcore.pow(dlcore.tensor([-2.0]), 3).tolist()", "[-8.0]")
+maximum = _method("maximum", "dlcore.maximum(dlcore.tensor([1, 5]), dlcore.tensor([3, 2])).tolist()", "[3, 5]")
+minimum = _method("minimum", "dlcore.minimum(dlcore.tensor([1, 5]), dlcore.tensor([3, 2])).tolist()", "[1, 2]")
+flatten = _method("flatten", f"dlcore.flatten({_X}).shape", "(4,)")
+reshape = _method("reshape", f"dlcore.reshape({_X}, (4, 1)).shape", "(4, 1)")
+squeeze = _method("squeeze", "dlcore.squeeze(dlcore.zeros(2, 1)).shape", "(2,)")
+unsqueeze = _method("unsqueeze", "dlcore.unsqueeze(dlcore.zeros(2), 0).shape", "(1, 2)")
+transpose = _method("transpose", "dlcore.transpose(dlcore.zeros(2, 3), 0, 1).shape", "(3, 2)")
+permute = _method("permute", "dlcore.permute(dlcore.zeros(2, 3, 4), (2, 0, 1)).shape", "(4, 2, 3)")
+split = _method("split", "[t.shape for t in dlcore.split(dlcore.zeros(5), 2)]", "[(2,), (2,), (1,)]")
+chunk = _method("chunk", "[t.shape for t in dlcore.chunk(dlcore.zeros(4), 2)]", "[(2,), (2,)]")
+sum = _method("sum", f"dlcore.sum({_X}, dim=1).tolist()", "[-1.0, 7.0]")
+mean = _method("mean", f"dlcore.mean({_X}).item()", "1.5")
+max = _method("max", f"dlcore.max({_X}, dim=0).values.tolist()", "[3.0, 4.0]")
+min = _method("min", f"dlcore.min({_X}).item()", "-2.0")
+amax = _method("amax", f"dlcore.amax({_X}, dim=(0, 1)).item()", "4.0")
+amin = _method("amin", f"dlcore.amin({_X}, dim=1).tolist()", "[-2.0, 3.0]")
+argmax = _method("argmax", f"dlcore.argmax({_X}, dim=1).tolist()", "[0, 1]")
+argmin = _method("argmin", f"dlcore.argmin({_X}).item()", "1")
+std = _method("std", "dlcore.std(dlcore.tensor([1.0, 3.0])).item()", "1.4142135381698608")
+var = _method("var", "dlcore.var(dlcore.tensor([1.0, 3.0]), correction=0).item()", "1.0")
+prod = _method("prod", f"dlcore.prod({_X}).item()", "-24.0")
+norm = _method("norm", "dlcore.norm(dlcore.tensor([3.0, 4.0])).item()", "5.0")
+logsumexp = _method("logsumexp", "dlcore.logsumexp(dlcore.tensor([0.0, 0.0]), dim=0).item()", "0.6931471824645996")
+cumsum = _method("cumsum", "dlcore.cumsum(dlcore.tensor([1, 2, 3]), dim=0).tolist()", "[1, 3, 6]")
+isnan = _method("isnan", "dlcore.isnan(dlcore.tensor([1.0, float('nan')])).tolist()", "[False, True]")
+isfinite = _method("isfinite", "dlcore.isfinite(dlcore.tensor([1.0, float('inf')])).tolist()", "[True, False]")
+isinf = _method("isinf", "dlcore.isinf(dlcore.tensor([1.0, float('inf')])).tolist()", "[False, True]")
+allclose = _method("allclose", "dlcore.allclose(dlcore.tensor([1.0]), dlcore.tensor([1.0 + 1e-9]))", "True")
+equal = _method("equal", "dlcore.equal(dlcore.tensor([1, 2]), dlcore.tensor([1, 2]))", "True")
+matmul = _method("matmul", "dlcore.matmul(dlcore.ones(2, 3), dlcore.ones(3)).tolist()", "[3.0, 3.0]")
+masked_fill = _method("masked_fill", "dlcore.masked_fill(dlcore.zeros(2), dlcore.tensor([True, False]), 1.0).tolist()",
+                      "[1.0, 0.0]")
+gather = _method("gather", f"dlcore.gather({_X}, 1, dlcore.tensor([[1], [0]])).tolist()", "[[-2.0], [3.0]]")
+index_select = _method("index_select", f"dlcore.index_select({_X}, 0, dlcore.tensor([1])).tolist()", "[[3.0, 4.0]]")
+clone = _method("clone", "dlcore.clone(dlcore.tensor([1.0])).tolist()", "[1.0]")
+numel = _method("numel", "dlcore.numel(dlcore.zeros(2, 3))", "6")
+logical_and = _method("logical_and", "dlcore.logical_and(dlcore.tensor([True, True]), dlcore.tensor([True, False])).tolist()",
+                      "[True, False]")
+logical_or = _method("logical_or", "dlcore.logical_or(dlcore.tensor([True, False]), dlcore.tensor([False, False])).tolist()",
+                     "[True, False]")
+logical_not = _method("logical_not", "dlcore.logical_not(dlcore.tensor([True])).tolist()", "[False]")
+eq = _method("eq", "dlcore.eq(dlcore.tensor([1, 2]), 2).tolist()", "[False, True]")
+
+
+def where(condition: Any, input: Any = None, other: Any = None) -> Any:
+    """``input`` where ``condition`` holds, else ``other``; with only a condition, the indices of its True values.
+
+    >>> import dlcore
+    >>> dlcore.where(dlcore.tensor([True, False]), dlcore.tensor([1.0, 2.0]), 0.0).tolist()
+    [1.0, 0.0]
+    """
+    cond = as_tensor(condition)
+    if input is None and other is None:
+        return tuple(Tensor(i.astype(np.int64)) for i in cond.xp.nonzero(cond.array))
+    if input is None or other is None:
+        raise TypeError("where() expected condition, input and other (or only condition)")
+    if not isinstance(input, Tensor):
+        if not isinstance(other, Tensor):
+            raise TypeError("where() expected input or other to be a Tensor")
+        return other._wrap(input).where(cond, other)
+    return input.where(cond, other)
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0, *, axis: int | None = None) -> Tensor:
+    """Join tensors along an existing dimension (PyTorch's dtype promotion applies).
+
+    >>> import dlcore
+    >>> dlcore.cat([dlcore.zeros(1, 2), dlcore.ones(2, 2)]).shape
+    (3, 2)
+    """
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("cat() expected a non-empty list of tensors")
+    dim = dim if axis is None else axis
+    tensors = [t for t in tensors if not (t.ndim == 1 and t.shape == (0,))] or tensors[:1]  # PyTorch skips empty 1-D
+    ndims = {t.ndim for t in tensors}
+    if len(ndims) > 1 or 0 in ndims:
+        raise ShapeError(f"cat expected tensors with the same number of dims (at least 1), got shapes {[t.shape for t in tensors]}")
+    dt = tensors[0].dtype
+    for t in tensors[1:]:
+        dt = result_dtype(np.zeros(1, dt), t.array)
+    tensors = [t.to(dtype=dt) for t in tensors]
+    return Cat.apply(*tensors, axis=normalize_axis("cat", dim, tensors[0].ndim))
+
+
+concat = concatenate = cat
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join tensors of one shape along a new dimension.
+
+    >>> import dlcore
+    >>> dlcore.stack([dlcore.zeros(2), dlcore.ones(2)], dim=1).shape
+    (2, 2)
+    """
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("stack() expected a non-empty list of tensors")
+    shapes = {t.shape for t in tensors}
+    if len(shapes) > 1:
+        raise ShapeError(f"stack expects each tensor to be equal size, got shapes {[t.shape for t in tensors]}")
+    axis = normalize_axis("stack", dim, tensors[0].ndim + 1)
+    axis = 0 if axis is None else axis
+    return cat([t.unsqueeze(axis) for t in tensors], dim=axis)
+
+
+def is_tensor(obj: Any) -> bool:
+    """True for a dlcore Tensor.
+
+    >>> import dlcore
+    >>> dlcore.is_tensor(dlcore.zeros(1)), dlcore.is_tensor([1])
+    (True, False)
+    """
+    return isinstance(obj, Tensor)
