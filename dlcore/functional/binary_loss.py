@@ -42,8 +42,9 @@ class BinaryCrossEntropy(Function):
         gp = gy = None
         if need_p:  # PyTorch: grad (p - y) / max(p (1 - p), 1e-12), finite at p = 0 and 1
             gp = g * (self.p - self.y) / xp.maximum(self.p * (1 - self.p), _EPSILON)
-        if need_y:
-            gy = g * (self.log_q - self.log_p)
+        if need_y:  # PyTorch's target gradient uses the unclamped logs (infinite at p = 0 or 1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gy = g * (xp.log1p(-self.p) - xp.log(self.p))
         return gp, gy
 
 

@@ -123,7 +123,11 @@ def _reduce_rows(per_row: Tensor, item_shape: tuple, reduction: str, denom: Any)
     if reduction == "none":
         return per_row.reshape(*item_shape) if item_shape else per_row.reshape(())
     total = per_row.sum()
-    return total if reduction == "sum" else total / float(denom)
+    if reduction == "sum":
+        return total
+    if float(denom) == 0:  # every target ignored: NaN, with a zero gradient, as in PyTorch
+        return total * 0.0 + float("nan")
+    return total / float(denom)
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: None = None,
