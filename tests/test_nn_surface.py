@@ -335,3 +335,19 @@ def test_module_api_registration_and_traversal():
     assert shared.get_submodule("0.1") is seq[1]
     m.zero_grad()
     assert "Linear(in_features=2, out_features=1, bias=True)" in repr(m)
+
+
+def test_module_to_dtype_and_non_persistent_buffers_round_trip():
+    m = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    m.register_buffer("cache", np.zeros(2, np.float32), persistent=False)
+    assert m.to(np.float64) is m and m[0].weight.dtype == np.float64 and m[1].running_mean.dtype == np.float64
+    assert m[1].num_batches_tracked.dtype == np.int64  # only floating-point tensors change dtype
+    m.float()
+    assert m[0].weight.dtype == np.float32 and m.to("cpu", dtype="float64")[0].bias.dtype == np.float64
+    m.double()
+    other = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3)).double()
+    other.register_buffer("cache", np.ones(2, np.float32), persistent=False)
+    other.load_state_dict(m.state_dict())  # the non-persistent buffer is neither saved nor expected
+    np.testing.assert_array_equal(other[0].weight.numpy(), m[0].weight.numpy())
+    with pytest.raises(DTypeError):
+        m.to(np.int32)

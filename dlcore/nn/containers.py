@@ -121,7 +121,40 @@ class ModuleList(_IndexedModules):
         raise NotImplementedError("ModuleList has no forward(): iterate over it and call its modules")
 
 
-class ModuleDict(Module):
+class _NamedStore(Module):
+    """Dict access by name to one of the Module's stores (``_modules`` or ``_parameters``)."""
+
+    _store_name = "_modules"
+
+    def _items(self) -> OrderedDict:
+        return self.__dict__[self._store_name]
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items()[key]
+
+    def __delitem__(self, key: str) -> None:
+        del self._items()[key]
+
+    def __len__(self) -> int:
+        return len(self._items())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items())
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._items()
+
+    def keys(self):
+        return self._items().keys()
+
+    def values(self):
+        return self._items().values()
+
+    def items(self):
+        return self._items().items()
+
+
+class ModuleDict(_NamedStore):
     """A dict of modules by name, registered so their parameters belong to the parent."""
 
     def __init__(self, modules: Mapping[str, Module] | Iterable | None = None) -> None:
@@ -129,38 +162,16 @@ class ModuleDict(Module):
         if modules is not None:
             self.update(modules)
 
-    def __getitem__(self, key: str) -> Module:
-        return self._modules[key]
+    _store_name = "_modules"
 
     def __setitem__(self, key: str, m: Module) -> None:
         self.add_module(key, _module("ModuleDict", m, key))
 
-    def __delitem__(self, key: str) -> None:
-        del self._modules[key]
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._modules)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._modules
-
-    def keys(self):
-        return self._modules.keys()
-
-    def values(self):
-        return self._modules.values()
-
-    def items(self):
-        return self._modules.items()
-
     def pop(self, key: str) -> Module:
-        return self._modules.pop(key)
+        return self._items().pop(key)
 
     def clear(self) -> None:
-        self._modules.clear()
+        self._items().clear()
 
     def update(self, modules: Mapping[str, Module] | Iterable) -> None:
         pairs = modules.items() if isinstance(modules, Mapping) else modules
@@ -210,7 +221,7 @@ class ParameterList(Module):
         return ", ".join(f"({k}): Parameter of shape {tuple(p.shape)}" for k, p in self._parameters.items())
 
 
-class ParameterDict(Module):
+class ParameterDict(_NamedStore):
     """A dict of parameters by name."""
 
     def __init__(self, parameters: Mapping[str, Parameter] | None = None) -> None:
@@ -218,26 +229,7 @@ class ParameterDict(Module):
         for key, p in (parameters or OrderedDict()).items():
             self[key] = p
 
-    def __getitem__(self, key: str) -> Parameter:
-        return self._parameters[key]
+    _store_name = "_parameters"
 
     def __setitem__(self, key: str, p: Parameter) -> None:
         self.register_parameter(key, _parameter("ParameterDict", p, key))
-
-    def __len__(self) -> int:
-        return len(self._parameters)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._parameters)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._parameters
-
-    def keys(self):
-        return self._parameters.keys()
-
-    def values(self):
-        return self._parameters.values()
-
-    def items(self):
-        return self._parameters.items()

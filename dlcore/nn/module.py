@@ -46,6 +46,39 @@ def _check_name(owner: "Module", kind: str, name: Any) -> None:
         raise KeyError(f"{type(owner).__name__}.{kind}: attribute {name!r} already exists")
 
 
+def _to_arguments(owner: str, args: tuple, kwargs: dict) -> tuple:
+    """(device or None, float dtype or None) from Module.to's PyTorch-style arguments."""
+    unknown = set(kwargs) - {"device", "dtype", "non_blocking"}
+    if unknown or len(args) > 2:
+        raise TypeError(f"{owner}.to got unexpected arguments {sorted(unknown) or args}")
+    dev, dtype = kwargs.get("device"), kwargs.get("dtype")
+    for arg in args:
+        if isinstance(arg, Tensor):
+            dev, dtype = arg.device, arg.dtype
+        elif isinstance(arg, (str, Device)) and not _is_dtype_name(arg):
+            dev = arg
+        else:
+            dtype = arg
+    if dtype is not None:
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            raise DTypeError(f"{owner}.to expected a dtype or a device, got {dtype!r}") from None
+        if dtype.kind != "f":
+            raise DTypeError(f"{owner}.to expected a floating-point dtype, got {dtype}")
+    return (None if dev is None else device(dev)), dtype
+
+
+def _is_dtype_name(arg: Any) -> bool:
+    if not isinstance(arg, str):
+        return False
+    try:
+        np.dtype(arg)
+    except TypeError:
+        return False
+    return True
+
+
 class Module:
     """Base class for layers and models: subclass it and define ``forward``."""
 
@@ -220,14 +253,35 @@ class Module:
             p.requires_grad_(requires_grad)
         return self
 
-    def to(self, dev: "str | Device") -> "Module":
-        """Move every parameter, gradient and buffer to ``dev`` in place; returns self."""
-        dev = device(dev)
+    def to(self, *args: Any, **kwargs: Any) -> "Module":
+        """Move every parameter, gradient and buffer in place; returns self. As PyTorch's:
+        ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(tensor)`` or the keywords
+        ``device=`` and ``dtype=``; a dtype applies to the floating-point tensors only."""
+        dev, dtype = _to_arguments(type(self).__name__, args, kwargs)
         for t in list(self.parameters()) + list(self.buffers()):
-            t.array = to_device(t.array, dev)
-            if t.grad is not None:
-                t.grad.array = to_device(t.grad.array, dev)
+            for target in (t, t.grad):
+                if target is None:
+                    continue
+                if dev is not None:
+                    target.array = to_device(target.array, dev)
+                if dtype is not None and target.dtype.kind == "f":
+                    target.array = target.array.astype(dtype)
         return self
+
+    def cpu(self) -> "Module":
+        return self.to("cpu")
+
+    def cuda(self, device: int | None = None) -> "Module":
+        return self.to("cuda" if device is None else f"cuda:{device}")
+
+    def float(self) -> "Module":
+        return self.to(dtype=np.float32)
+
+    def double(self) -> "Module":
+        return self.to(dtype=np.float64)
+
+    def half(self) -> "Module":
+        return self.to(dtype=np.float16)
 
     @property
     def device(self) -> Device:
@@ -274,8 +328,7 @@ class Module:
         if "model" in state and isinstance(state["model"], dict) and "model" not in dict(self.named_parameters()):
             raise ShapeError(f"{type(self).__name__}.load_state_dict got a whole training checkpoint "
                              f"(keys {sorted(state)}): pass its model part, state['model']")
-        own = OrderedDict(self.named_parameters())
-        own.update(self.named_buffers())
+        own = self.state_dict(keep_vars=True)  # what state_dict saves: non-persistent buffers excluded
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
         wrong, bad_dtype, values = [], [], {}
