@@ -103,9 +103,10 @@ def _probs(*shape):
     return 1 / (1 + np.exp(-randn(*shape) * 2))
 
 
+@pytest.mark.parametrize("shape", [(), (1,), (4, 3), (2, 1, 3)])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_regression_losses_match_torch(reduction):
-    x, y = randn(4, 3), randn(4, 3)
+def test_regression_losses_match_torch(reduction, shape):
+    x, y = randn(*shape), randn(*shape)
     kw = {"reduction": reduction}
     compare(F.mse_loss, TF.mse_loss, x, y, kwargs=kw)
     compare(F.l1_loss, TF.l1_loss, x, y, kwargs=kw)
@@ -136,6 +137,7 @@ def test_an_integer_target_keeps_the_input_float_dtype(fn, tfn):
 def test_binary_cross_entropy_matches_torch_with_target_gradient_and_weight(reduction):
     p, y, w = _probs(3, 4), _probs(3, 4), np.abs(randn(4))
     compare(F.binary_cross_entropy, TF.binary_cross_entropy, p, y, kwargs={"reduction": reduction})
+    compare(F.binary_cross_entropy, TF.binary_cross_entropy, _probs(), _probs(), kwargs={"reduction": reduction})
     compare(lambda a, b, c: F.binary_cross_entropy(a, b, c, reduction=reduction),
             lambda a, b, c: TF.binary_cross_entropy(a, b, c, reduction=reduction), p, y, w, grads=[0, 1])
     compare(lambda a, b: nn.BCELoss(reduction=reduction)(a, b), lambda a, b: torch.nn.BCELoss(reduction=reduction)(a, b),
@@ -418,3 +420,17 @@ def test_clip_grad_value_matches_torch():
     torch.nn.utils.clip_grad_value_(theirs, 0.5)
     for p, q in zip(ours, theirs):
         np.testing.assert_array_equal(p.grad.numpy(), q.grad.numpy())
+
+
+@pytest.mark.parametrize("p", [0.2, 0.5, 1.0])
+def test_dropout_and_dropout2d_keep_torchs_rate_and_scale(p):
+    dlcore.manual_seed(3)
+    torch.manual_seed(3)
+    x = np.ones((64, 16, 4, 4))
+    for ours, theirs, unit in [(F.dropout, TF.dropout, (64 * 16 * 16,)), (F.dropout2d, TF.dropout2d, (64 * 16, 16))]:
+        a = ours(dlcore.tensor(x), p=p).numpy().reshape(unit)
+        b = theirs(torch.tensor(x), p=p).numpy().reshape(unit)
+        assert set(np.unique(a)) == set(np.unique(b))  # {0, 1 / (1 - p)}
+        if a.ndim == 2:  # whole channels: every row constant, as in torch
+            assert (a.std(axis=1) == 0).all() and (b.std(axis=1) == 0).all()
+        assert (a == 0).mean() == pytest.approx((b == 0).mean(), abs=0.03)

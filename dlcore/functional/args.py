@@ -77,11 +77,15 @@ def reduction(owner: str, value: Any) -> str:
     return value
 
 
-def dim_index(owner: str, name: str, value: Any, ndim: int) -> int:
-    """A dimension index in [-ndim, ndim) (0-d tensors accept -1 and 0), as a non-negative int."""
+def dim_index(owner: str, name: str, value: Any, ndim: int, context: str | None = None) -> int:
+    """A dimension index in [-ndim, ndim) (0-d tensors accept -1 and 0), as a non-negative int.
+
+    ``context`` ends the error message (default "for a {ndim}-d input").
+    """
     if not _is_int(value):
         raise DTypeError(f"{owner} expected {name} to be an int, got {value!r} ({type(value).__name__})")
     span = max(ndim, 1)
     if not -span <= value < span:
-        raise RangeError(f"{owner} expected {name} in [{-span}, {span - 1}] for a {ndim}-d input, got {value}")
+        context = f"for a {ndim}-d input" if context is None else context
+        raise RangeError(f"{owner} expected {name} in [{-span}, {span - 1}] {context}, got {value}")
     return int(value) % span

@@ -149,11 +149,8 @@ class Embedding(Module):
             if value != default:
                 raise NotImplementedError(f"Embedding: {name}={value!r} is not supported by dlcore")
         if padding_idx is not None:
-            positive_int("Embedding", "padding_idx", padding_idx, minimum=-self.num_embeddings)
-            if padding_idx >= self.num_embeddings:
-                raise ShapeError(f"Embedding expected padding_idx in [{-self.num_embeddings}, "
-                                 f"{self.num_embeddings - 1}], got {padding_idx}")
-            padding_idx %= self.num_embeddings
+            padding_idx = dim_index("Embedding", "padding_idx", padding_idx, self.num_embeddings,
+                                    f"for {self.num_embeddings} embeddings")
         self.padding_idx, self.max_norm, self.norm_type = padding_idx, max_norm, norm_type
         self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
         shape = (self.num_embeddings, self.embedding_dim)
