@@ -241,6 +241,10 @@ BAD_ARGS = [
     (lambda: nn.init.kaiming_uniform_(dlcore.zeros(3)), ShapeError, "at least 2 dims"),
     (lambda: nn.init.calculate_gain("swish"), RangeError, "swish"),
     (lambda: nn.Module().train("yes"), DTypeError, "mode"),
+    # deliberate difference: PyTorch broadcasts (3, 1) against (3,) with a warning, a silently different loss
+    (lambda: F.mse_loss(dlcore.zeros(3, 1), dlcore.zeros(3)), ShapeError, "same shape"),
+    (lambda: nn.L1Loss()(dlcore.zeros(3, 1), dlcore.zeros(3)), ShapeError, "same shape"),
+    (lambda: F.binary_cross_entropy(dlcore.zeros(2), dlcore.tensor([0.5, 1.5])), RangeError, "targets in [0, 1]"),
 ]
 
 
