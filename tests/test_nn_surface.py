@@ -229,7 +229,7 @@ BAD_ARGS = [
     (lambda: nn.LeakyReLU("0.1"), DTypeError, "negative_slope"),
     (lambda: nn.CrossEntropyLoss(label_smoothing=1.5), RangeError, "label_smoothing"),
     (lambda: nn.CrossEntropyLoss(reduction="avg"), RangeError, "reduction"),
-    (lambda: nn.MSELoss(size_average=True), ValueError, "reduction="),
+    (lambda: nn.MSELoss(size_average=True), NotImplementedError, "reduction="),
     (lambda: nn.HuberLoss(delta=0), RangeError, "delta"),
     (lambda: nn.SmoothL1Loss(beta=-1), RangeError, "beta"),
     (lambda: nn.MLP([2, 3], dropout=2.0), RangeError, "dropout"),
@@ -252,8 +252,7 @@ BAD_ARGS = [
 def test_bad_arguments_raise_a_clear_dlcore_error(make, exc, fragment):
     with pytest.raises(exc) as info:
         make()
-    if exc is not ValueError:
-        assert isinstance(info.value, DlcoreError)
+    assert isinstance(info.value, DlcoreError)
     assert fragment in str(info.value)
 
 
@@ -308,7 +307,7 @@ def test_module_list_dict_and_parameter_list_register_their_contents():
     assert list(net.heads.keys()) == ["a", "b"] and "b" in net.heads
     del net.blocks[1]
     assert [n for n, _ in net.blocks.named_children()] == ["0", "1"]
-    with pytest.raises(TypeError):
+    with pytest.raises(DTypeError):
         nn.ModuleList([3])
     with pytest.raises(NotImplementedError):
         net.blocks(dlcore.zeros(1, 2))
@@ -327,7 +326,7 @@ def test_module_api_registration_and_traversal():
     assert len(list(m.parameters())) == 3 and list(m.children())[0] is m.child
     m.steps = dlcore.tensor(np.array(5))  # assigning a tensor to a buffer's name updates the buffer
     assert m.state_dict()["steps"].item() == 5
-    with pytest.raises(TypeError):
+    with pytest.raises(DTypeError):
         m.w = dlcore.zeros(2)  # a plain tensor is not a Parameter
     with pytest.raises(KeyError):
         m.register_buffer("a.b", None)

@@ -155,7 +155,7 @@ def _float_input(x: Any, op: str) -> Tensor:
 def _softmax_dim(op: str, x: Tensor, dim: Any, axis: Any) -> int:
     if axis is not None:  # NumPy's spelling, kept as an alias
         if dim is not None and dim != axis:
-            raise ValueError(f"{op} got both dim={dim} and axis={axis}")
+            raise RangeError(f"{op} got both dim={dim} and axis={axis}")
         dim = axis
     if dim is None:  # PyTorch's legacy implicit choice (it warns too)
         dim = 0 if x.ndim in (0, 1, 3) else 1

@@ -15,9 +15,14 @@ import math
 import numbers
 from typing import Any
 
-from ..errors import DTypeError, RangeError
+from ..errors import DlcoreError, DTypeError, RangeError
 
 REDUCTIONS = ("mean", "sum", "none")
+
+
+class UnsupportedArgumentError(DlcoreError, NotImplementedError):
+    """A PyTorch argument dlcore does not implement (``Embedding(sparse=True)``, ``size_average=``):
+    refused by name instead of being silently ignored."""
 
 
 def _is_int(value: Any) -> bool:

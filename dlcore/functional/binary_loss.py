@@ -19,6 +19,7 @@ from ..backend import get_array_module
 from ..errors import RangeError, ShapeError, shape_str
 from ..tensor import Tensor, as_tensor
 from .activation import stable_sigmoid
+from .args import UnsupportedArgumentError
 from .loss import _check_float, _no_legacy, _reduce, _softplus, loss_pair
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits"]
@@ -124,7 +125,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
             raise ShapeError(f"{op} expected pos_weight broadcastable to {shape_str(input.shape)}, "
                              f"got {shape_str(pos_weight.shape)}")
         if pos_weight.requires_grad:
-            raise ValueError(f"{op}: a pos_weight that requires grad is not supported by dlcore")
+            raise UnsupportedArgumentError(f"{op}: a pos_weight that requires grad is not supported by dlcore")
         pw = pos_weight.array.astype(input.dtype, copy=False)
     per_item = BinaryCrossEntropyWithLogits.apply(input, target, pos_weight=pw)
     return _reduce(_weighted(op, per_item, weight), reduction, op)

@@ -12,6 +12,7 @@ from ..autograd import Function
 from ..backend import get_array_module
 from ..errors import DTypeError, RangeError, ShapeError, shape_str
 from ..tensor import Tensor, as_tensor
+from .args import UnsupportedArgumentError
 
 __all__ = ["embedding"]
 
@@ -45,7 +46,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
     """Look up rows of ``weight`` (num_embeddings, dim) for integer ``input`` of any shape."""
     input, weight = as_tensor(input), as_tensor(weight)
     if max_norm is not None or scale_grad_by_freq or sparse:
-        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not supported by dlcore")
+        raise UnsupportedArgumentError("embedding: max_norm, scale_grad_by_freq and sparse are not supported by dlcore")
     if weight.ndim != 2:
         raise ShapeError(f"embedding expected a 2-D weight (num_embeddings, dim), got {shape_str(weight.shape)}")
     if input.dtype.kind not in "iu":

@@ -21,7 +21,7 @@ from ..backend import get_array_module
 from ..errors import DTypeError, RangeError, ShapeError, shape_str
 from ..tensor import Tensor, as_tensor
 from .activation import stable_sigmoid
-from .args import positive_float, real_number
+from .args import UnsupportedArgumentError, positive_float, real_number
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -96,10 +96,10 @@ def l1_loss(input: Tensor, target: Tensor, size_average: None = None, reduce: No
 
 def _no_legacy(op: str, size_average: object, reduce: object, weight: object = None) -> None:
     if size_average is not None or reduce is not None:
-        raise ValueError(f"{op}: size_average and reduce are deprecated in PyTorch and not supported; "
+        raise UnsupportedArgumentError(f"{op}: size_average and reduce are deprecated in PyTorch and not supported; "
                          "use reduction='mean' | 'sum' | 'none'")
     if weight is not None:
-        raise ValueError(f"{op}: weight is not supported by dlcore")
+        raise UnsupportedArgumentError(f"{op}: weight is not supported by dlcore")
 
 
 class RobustLoss(Function):

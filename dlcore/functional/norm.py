@@ -123,7 +123,7 @@ def batch_norm(x: Tensor, running_mean: Any, running_var: Any, weight: Tensor | 
                 f"got {shape_str(t.shape)}"
             )
     if (running_mean is None) != (running_var is None):
-        raise ValueError(f"{name} expected running_mean and running_var both given or both None")
+        raise ShapeError(f"{name} expected running_mean and running_var both given or both None")
     if training and xd.size // max(C, 1) <= 1:
         raise ShapeError(f"{name} expected more than 1 value per channel when training, got input {shape_str(xd.shape)}")
     return BatchNorm.apply(x, running_mean, running_var, weight, bias, training=bool(training),

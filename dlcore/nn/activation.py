@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import functional as F
+from ..errors import DTypeError, RangeError
 from ..functional.args import flag, real_number
 from ..tensor import Tensor
 from .module import Module
@@ -55,7 +56,7 @@ class GELU(Module):
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
         if approximate not in ("none", "tanh"):
-            raise ValueError(f"GELU expected approximate 'none' or 'tanh', got {approximate!r}")
+            raise RangeError(f"GELU expected approximate 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
 
     def forward(self, x: Tensor) -> Tensor:
@@ -96,7 +97,7 @@ class Softmax(Module):
         super().__init__()
         for name, value in (("dim", dim), ("axis", axis)):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-                raise TypeError(f"{type(self).__name__} expected {name} to be an int or None, got {value!r}")
+                raise DTypeError(f"{type(self).__name__} expected {name} to be an int or None, got {value!r}")
         self.dim = axis if dim is None else dim
 
     def forward(self, x: Tensor) -> Tensor:
@@ -131,5 +132,5 @@ def activation_module(name: str) -> Module:
     try:
         cls = ACTIVATIONS[name]
     except KeyError:
-        raise ValueError(f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}") from None
+        raise RangeError(f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}") from None
     return cls(dim=-1) if issubclass(cls, Softmax) else cls()

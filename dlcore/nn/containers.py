@@ -35,7 +35,7 @@ def _index(owner: str, i: Any, n: int) -> int:
 
 def _module(owner: str, m: Any, where: Any) -> Module:
     if not isinstance(m, Module):
-        raise TypeError(f"{owner} expected Modules, got {type(m).__name__} at {where!r}")
+        raise DTypeError(f"{owner} expected Modules, got {type(m).__name__} at {where!r}")
     return m
 
 
@@ -184,7 +184,7 @@ class ModuleDict(_NamedStore):
 
 def _parameter(owner: str, p: Any, where: Any) -> Parameter:
     if not isinstance(p, Parameter):
-        raise TypeError(f"{owner} expected Parameters, got {type(p).__name__} at {where!r}")
+        raise DTypeError(f"{owner} expected Parameters, got {type(p).__name__} at {where!r}")
     return p
 
 

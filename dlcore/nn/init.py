@@ -22,6 +22,7 @@ import numpy as np
 
 from ..backend import cpu_rng, default_device, default_dtype, device, to_device
 from ..errors import DTypeError, RangeError, ShapeError
+from ..functional.args import UnsupportedArgumentError
 from ..tensor import Tensor
 
 SCHEMES = ("he", "xavier", "normal")
@@ -73,7 +74,7 @@ def _fill(tensor: Tensor, values: Any) -> Tensor:
 
 def _rng(generator: Any) -> np.random.Generator:
     if generator is not None:
-        raise RangeError("nn.init: a generator argument is not supported; seed with dlcore.manual_seed")
+        raise UnsupportedArgumentError("nn.init: a generator argument is not supported; seed with dlcore.manual_seed")
     return cpu_rng()
 
 

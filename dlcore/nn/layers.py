@@ -17,8 +17,8 @@ import numpy as np
 from .. import functional as F
 from ..backend import default_device, default_dtype, to_device
 from ..backend import device as as_device
-from ..errors import ShapeError, shape_str
-from ..functional.args import dim_index, flag, positive_int, probability
+from ..errors import RangeError, ShapeError, shape_str
+from ..functional.args import UnsupportedArgumentError, dim_index, flag, positive_int, probability
 from ..tensor import Tensor
 from .activation import ACTIVATIONS, activation_module
 from .containers import Sequential
@@ -147,7 +147,7 @@ class Embedding(Module):
         for name, value, default in (("max_norm", max_norm, None), ("scale_grad_by_freq", scale_grad_by_freq, False),
                                      ("sparse", sparse, False)):
             if value != default:
-                raise NotImplementedError(f"Embedding: {name}={value!r} is not supported by dlcore")
+                raise UnsupportedArgumentError(f"Embedding: {name}={value!r} is not supported by dlcore")
         if padding_idx is not None:
             padding_idx = dim_index("Embedding", "padding_idx", padding_idx, self.num_embeddings,
                                     f"for {self.num_embeddings} embeddings")
@@ -196,7 +196,7 @@ class MLP(Sequential):
         if len(sizes) < 2:
             raise ShapeError(f"MLP expected at least [in, out] sizes, got {list(sizes)}")
         if activation not in ACTIVATIONS:
-            raise ValueError(f"MLP expected activation in {sorted(ACTIVATIONS)}, got {activation!r}")
+            raise RangeError(f"MLP expected activation in {sorted(ACTIVATIONS)}, got {activation!r}")
         probability("MLP", "dropout", dropout)
         init = init or ("he" if "relu" in activation else "xavier")
         layers: list[Module] = []

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import functional as F
-from ..functional.args import positive_float, probability, real_number
+from ..functional.args import UnsupportedArgumentError, positive_float, probability, real_number
 from ..functional.loss import check_reduction
 from ..tensor import Tensor, as_tensor
 from .module import Module
@@ -28,7 +28,7 @@ class _Loss(Module):
     def __init__(self, size_average: None = None, reduce: None = None, reduction: str = "mean") -> None:
         super().__init__()
         if size_average is not None or reduce is not None:
-            raise ValueError(f"{type(self).__name__}: size_average and reduce are deprecated in PyTorch and not "
+            raise UnsupportedArgumentError(f"{type(self).__name__}: size_average and reduce are deprecated in PyTorch and not "
                              "supported; use reduction='mean' | 'sum' | 'none'")
         if not (type(self) is KLDivLoss and reduction == "batchmean"):
             check_reduction(type(self).__name__, reduction)

@@ -50,7 +50,7 @@ def _to_arguments(owner: str, args: tuple, kwargs: dict) -> tuple:
     """(device or None, float dtype or None) from Module.to's PyTorch-style arguments."""
     unknown = set(kwargs) - {"device", "dtype", "non_blocking"}
     if unknown or len(args) > 2:
-        raise TypeError(f"{owner}.to got unexpected arguments {sorted(unknown) or args}")
+        raise DTypeError(f"{owner}.to got unexpected arguments {sorted(unknown) or args}")
     dev, dtype = kwargs.get("device"), kwargs.get("dtype")
     for arg in args:
         if isinstance(arg, Tensor):
@@ -101,7 +101,7 @@ class Module:
             self._modules[name] = value
         elif name in self._parameters:
             if value is not None:
-                raise TypeError(f"cannot assign {type(value).__name__} as parameter {name!r} of "
+                raise DTypeError(f"cannot assign {type(value).__name__} as parameter {name!r} of "
                                 f"{type(self).__name__} (Parameter or None expected)")
             self._parameters[name] = None
         elif name in self._buffers and (value is None or isinstance(value, Tensor)):
@@ -151,14 +151,14 @@ class Module:
         if name not in self._parameters:
             _check_name(self, "register_parameter", name)
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"{type(self).__name__}.register_parameter expected a Parameter or None for "
+            raise DTypeError(f"{type(self).__name__}.register_parameter expected a Parameter or None for "
                             f"{name!r}, got {type(param).__name__}")
         self._parameters[name] = param
 
     def add_module(self, name: str, module: "Module | None") -> None:
         """Add a child module under ``name`` (what attribute assignment does)."""
         if module is not None and not isinstance(module, Module):
-            raise TypeError(f"{type(self).__name__}.add_module expected a Module, got {type(module).__name__}")
+            raise DTypeError(f"{type(self).__name__}.add_module expected a Module, got {type(module).__name__}")
         if name not in self._modules:
             _check_name(self, "add_module", name)
         self._modules[name] = module
