@@ -11,6 +11,7 @@ import pytest
 import dlcore
 import dlcore.functional as F
 import dlcore.nn as nn
+from dlcore.errors import ShapeError
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
@@ -142,6 +143,15 @@ def test_binary_cross_entropy_matches_torch_with_target_gradient_and_weight(redu
             lambda a, b, c: TF.binary_cross_entropy(a, b, c, reduction=reduction), p, y, w, grads=[0, 1])
     compare(lambda a, b: nn.BCELoss(reduction=reduction)(a, b), lambda a, b: torch.nn.BCELoss(reduction=reduction)(a, b),
             p, y)
+    w64 = np.abs(randn(4))  # a float64 weight leaves a float32 loss float32, as in torch
+    for ours, theirs in [(F.binary_cross_entropy, TF.binary_cross_entropy),
+                         (F.binary_cross_entropy_with_logits, TF.binary_cross_entropy_with_logits)]:
+        a = ours(dlcore.tensor(p.astype(np.float32)), dlcore.tensor(y.astype(np.float32)), dlcore.tensor(w64),
+                 reduction=reduction)
+        b = theirs(torch.tensor(p, dtype=torch.float32), torch.tensor(y, dtype=torch.float32), torch.tensor(w64),
+                   reduction=reduction)
+        assert a.dtype == np.float32 and b.dtype == torch.float32
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5)
 
 
 def test_binary_cross_entropy_at_p_0_and_1_is_finite_and_equal_to_torch():
@@ -270,6 +280,11 @@ def test_batch_norm_running_statistics_match_torch(cls, tcls, shape, momentum):
 
 
 def test_flatten_unflatten_match_torch():
+    compare(lambda a: nn.Flatten(0)(a), lambda a: torch.nn.Flatten(0)(a), randn())
+    with pytest.raises(IndexError):
+        torch.nn.Flatten()(torch.tensor(1.0))
+    with pytest.raises(ShapeError):
+        nn.Flatten()(dlcore.tensor(1.0))
     x = randn(2, 3, 4, 5)
     for start, end in [(1, -1), (0, -1), (1, 2), (-2, -1), (2, 2)]:
         compare(lambda a: nn.Flatten(start, end)(a), lambda a: torch.nn.Flatten(start, end)(a), x)
@@ -434,3 +449,26 @@ def test_dropout_and_dropout2d_keep_torchs_rate_and_scale(p):
         if a.ndim == 2:  # whole channels: every row constant, as in torch
             assert (a.std(axis=1) == 0).all() and (b.std(axis=1) == 0).all()
         assert (a == 0).mean() == pytest.approx((b == 0).mean(), abs=0.03)
+
+
+def test_a_torch_state_dict_loads_into_the_same_dlcore_model():
+    def build(lib):
+        return lib.Sequential(lib.Conv2d(1, 2, 3), lib.BatchNorm2d(2), lib.ReLU(), lib.Flatten(),
+                              lib.Linear(2 * 4 * 4, 3), lib.LayerNorm(3))
+
+    theirs = build(torch.nn).double()
+    theirs.train()
+    theirs(torch.randn(4, 1, 6, 6, dtype=torch.float64))  # move the running statistics
+    theirs.eval()
+    ours = build(nn).double().eval()
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    compare(lambda a: ours(a), lambda a: theirs(a), randn(2, 1, 6, 6), atol=1e-9)
+
+
+def test_softmax_dtype_argument_matches_torch():
+    x = randn(2, 3).astype(np.float32)
+    ours = F.log_softmax(dlcore.tensor(x), dim=1, dtype=np.float64)
+    theirs = TF.log_softmax(torch.tensor(x), dim=1, dtype=torch.float64)
+    assert ours.dtype == np.float64 and theirs.dtype == torch.float64
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)

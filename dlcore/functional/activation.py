@@ -197,13 +197,15 @@ def tanh(x: Tensor) -> Tensor:
     return Tanh.apply(_float_input(x, "tanh"))
 
 
-def softmax(x: Tensor, dim: int | None = None, dtype: Any = None, *, axis: int | None = None) -> Tensor:
+def softmax(x: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None, *,
+            axis: int | None = None) -> Tensor:
     """exp(x_i) / sum_j exp(x_j) along ``dim`` (``axis`` is an alias). Without ``dim`` the legacy
     PyTorch choice applies (dim 0 for 0-, 1- and 3-d input, else 1), with a warning."""
     return _softmax_like(Softmax, "softmax", x, dim, axis, dtype)
 
 
-def log_softmax(x: Tensor, dim: int | None = None, dtype: Any = None, *, axis: int | None = None) -> Tensor:
+def log_softmax(x: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None, *,
+                axis: int | None = None) -> Tensor:
     """log(softmax(x)) along ``dim``, computed stably."""
     return _softmax_like(LogSoftmax, "log_softmax", x, dim, axis, dtype)
 

@@ -55,6 +55,8 @@ def _weighted(op: str, per_item: Tensor, weight: Any) -> Tensor:
     w = as_tensor(weight)
     if not _broadcasts_to(w.shape, per_item.shape):
         raise ShapeError(f"{op} expected a weight broadcastable to {shape_str(per_item.shape)}, got {shape_str(w.shape)}")
+    if w.dtype.kind in "fiub" and w.dtype != per_item.dtype:  # the loss keeps the input's dtype, as PyTorch
+        w = Tensor(w.array.astype(per_item.dtype))
     return per_item * w
 
 

@@ -64,9 +64,7 @@ class Flatten(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         name = f"Flatten(start_dim={self.start_dim}, end_dim={self.end_dim})"
-        if x.ndim == 0:
-            return x.reshape(1)
-        if not -x.ndim <= self.start_dim < x.ndim:
+        if not -max(x.ndim, 1) <= self.start_dim < max(x.ndim, 1):  # a 0-d input takes dims -1 and 0
             raise ShapeError(f"Flatten(start_dim={self.start_dim}) expected at least {self.start_dim + 1} dims, got "
                              f"{shape_str(x.shape)}")
         start, end = dim_index(name, "start_dim", self.start_dim, x.ndim), dim_index(name, "end_dim", self.end_dim, x.ndim)
