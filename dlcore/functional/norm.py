@@ -49,14 +49,15 @@ class BatchNorm(Function):
             mean = x.mean(axis=axes)
             xc = x - mean.reshape(bshape)
             var = (xc * xc).mean(axis=axes)
-            finite = bool(xp.isfinite(mean).all() and xp.isfinite(var).all())
+            # a 0-d device array, so that the GPU never waits for the host here
+            finite = xp.isfinite(mean).all() & xp.isfinite(var).all()
             if status is not None:
                 status["finite"] = finite
-            if training and running_mean is not None and finite:  # a non-finite batch leaves them as they were
-                running_mean *= 1.0 - momentum
-                running_mean += momentum * mean
-                running_var *= 1.0 - momentum
-                running_var += (momentum * count / max(count - 1, 1)) * var
+            if training and running_mean is not None:  # a non-finite batch leaves them as they were
+                new_mean = running_mean * (1.0 - momentum) + momentum * mean
+                new_var = running_var * (1.0 - momentum) + (momentum * count / max(count - 1, 1)) * var
+                running_mean[...] = xp.where(finite, new_mean, running_mean)
+                running_var[...] = xp.where(finite, new_var, running_var)
         else:
             xc = x - running_mean.reshape(bshape)
             var = running_var
@@ -103,7 +104,8 @@ def batch_norm(x: Tensor, running_mean: Any, running_var: Any, weight: Tensor | 
     ``running_mean``/``running_var`` (shape (C,)) are updated in place when ``training``; they
     may be None, and then batch statistics are used in both modes. A batch whose mean or variance
     is not finite leaves them unchanged (PyTorch would write NaN into them); when a ``status``
-    dict is given, ``status["finite"]`` tells whether the batch statistics were finite.
+    dict is given, ``status["finite"]`` is a 0-d bool array telling whether the batch statistics
+    were finite (an array, so a GPU run does not wait for it).
     ``layer`` names the caller in error messages.
     """
     name = layer or "batch_norm"

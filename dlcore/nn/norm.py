@@ -50,7 +50,7 @@ class _BatchNorm(Module):
         self.momentum = None if momentum is None else real_number(owner, "momentum", momentum, 0.0, 1.0)
         self.affine = flag(owner, "affine", affine)
         self.track_running_stats = flag(owner, "track_running_stats", track_running_stats)
-        self.stats_nonfinite = False
+        self._stats_finite = None  # 0-d bool array of the last training batch, read lazily
         dev, dtype = _placement(device, dtype)
         n = self.num_features
         if affine:
@@ -91,11 +91,15 @@ class _BatchNorm(Module):
             else (None, None)
         out = batch_norm(x, rm, rv, self.weight, self.bias, training=use_batch, momentum=factor, eps=self.eps,
                          layer=self.name, status=status)
-        if updating:
-            self.stats_nonfinite = not status.get("finite", True)
-            if not self.stats_nonfinite:
-                tracked.array += 1
+        if updating and "finite" in status:
+            self._stats_finite = status["finite"]
+            tracked.array += self._stats_finite.astype(tracked.dtype)  # counts finite batches only
         return out
+
+    @property
+    def stats_nonfinite(self) -> bool:
+        """True when the last training batch had non-finite statistics (and so was not tracked)."""
+        return self._stats_finite is not None and not bool(self._stats_finite)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
