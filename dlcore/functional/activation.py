@@ -172,6 +172,8 @@ def _softmax_like(fn: type, op: str, x: Any, dim: Any, axis: Any, dtype: Any) ->
         raise DTypeError(f"{op} expected a floating-point input, got dtype {x.dtype}: convert with .float() "
                          f"or pass dtype=")
     d = _softmax_dim(op, x, dim, axis)
+    if x.numel() == 0:  # an empty result, as PyTorch; no kernel launch on the GPU
+        return x * 0.0
     if x.ndim == 0:
         return fn.apply(x.reshape(1), axis=0).reshape(())
     return fn.apply(x, axis=d)
