@@ -101,8 +101,6 @@ class Softmax(Function):
         rows = _rows(x, axis) if is_gpu_array(x) else None
         if rows is not None:
             self.y = _gpu_softmax().softmax(rows).reshape(x.shape)
-        elif x.size == 0:  # softmax over (or beside) a zero-size dim is empty, as in PyTorch
-            self.y = x.copy()
         else:
             e = get_array_module(x).exp(x - x.max(axis=axis, keepdims=True))
             self.y = e / e.sum(axis=axis, keepdims=True)

@@ -14,41 +14,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..autograd import Function
-from ..backend import get_array_module, is_gpu_array
+from ..backend import get_array_module
 from ..errors import DTypeError, RangeError, ShapeError, shape_str
 from ..ops import Transpose
 from ..tensor import Tensor, as_tensor
 from .activation import log_softmax_array
 from .args import probability
-from .loss import _no_legacy, check_reduction
+from .loss import CrossEntropy, _no_legacy, check_reduction
 
 __all__ = ["cross_entropy", "nll_loss"]
-
-
-class CrossEntropy(Function):
-    """Per-row softmax cross-entropy over integer targets, fused for stability and speed."""
-
-    def forward(self, logits, targets):
-        self.targets = targets
-        if is_gpu_array(logits):
-            from ..cuda import softmax as gpu
-
-            loss, self.log_probs = gpu.cross_entropy_forward(logits, targets)
-            return loss
-        self.log_probs = log_softmax_array(logits, axis=1)
-        return -self.log_probs[np.arange(len(targets)), targets]
-
-    def backward(self, g):
-        if is_gpu_array(g):
-            from ..cuda import softmax as gpu
-
-            return gpu.cross_entropy_backward(self.log_probs, self.targets, g), None
-        grad = np.exp(self.log_probs)
-        grad[np.arange(len(self.targets)), self.targets] -= 1
-        return grad * g[:, None], None
 
 
 class WeightedRowLoss(Function):

@@ -1,6 +1,6 @@
 """Regression losses (lectures 000-002) and the helpers every loss shares; each loss takes
 ``reduction`` = "mean" | "sum" | "none". Classification losses are in :mod:`.cross_entropy` and
-:mod:`.binary_loss`.
+:mod:`.binary_loss` (the fused ``CrossEntropy`` Function with its GPU kernel stays here).
 
     >>> import dlcore, dlcore.functional as F
     >>> F.mse_loss(dlcore.tensor([1.0, 2.0]), dlcore.tensor([1.0, 4.0])).item()
@@ -17,10 +17,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
-from ..backend import get_array_module
+from ..backend import get_array_module, is_gpu_array
 from ..errors import DTypeError, RangeError, ShapeError, shape_str
 from ..tensor import Tensor, as_tensor
-from .activation import stable_sigmoid
+from .activation import log_softmax_array, stable_sigmoid
 from .args import UnsupportedArgumentError, positive_float, real_number
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -182,6 +182,29 @@ def kl_div(input: Tensor, target: Tensor, size_average: None = None, reduce: Non
     if reduction == "batchmean":
         return per_item.sum() / (input.shape[0] if input.ndim else 1)
     return _reduce(per_item, reduction, op)
+
+
+class CrossEntropy(Function):
+    """Per-row softmax cross-entropy over integer targets, fused for stability and speed."""
+
+    def forward(self, logits, targets):
+        self.targets = targets
+        if is_gpu_array(logits):
+            from ..cuda import softmax as gpu
+
+            loss, self.log_probs = gpu.cross_entropy_forward(logits, targets)
+            return loss
+        self.log_probs = log_softmax_array(logits, axis=1)
+        return -self.log_probs[np.arange(len(targets)), targets]
+
+    def backward(self, g):
+        if is_gpu_array(g):
+            from ..cuda import softmax as gpu
+
+            return gpu.cross_entropy_backward(self.log_probs, self.targets, g), None
+        grad = np.exp(self.log_probs)
+        grad[np.arange(len(self.targets)), self.targets] -= 1
+        return grad * g[:, None], None
 
 
 class LogisticLoss(Function):
