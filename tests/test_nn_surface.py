@@ -336,6 +336,8 @@ def test_module_api_registration_and_traversal():
     seq = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
     shared = nn.Sequential(seq, seq)
     assert [n for n, _ in shared.named_modules()] == ["", "0", "0.0", "0.1"]  # each module once
+    assert [n for n, _ in shared.named_parameters()] == ["0.0.weight", "0.0.bias"]
+    assert len(list(shared.named_parameters(remove_duplicate=False))) == 4
     assert shared.get_submodule("0.1") is seq[1]
     m.zero_grad()
     assert "Linear(in_features=2, out_features=1, bias=True)" in repr(m)

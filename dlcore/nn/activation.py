@@ -18,20 +18,23 @@ from ..tensor import Tensor
 from .module import Module
 
 
-class ReLU(Module):
+class _InPlaceable(Module):
+    """An activation with PyTorch's ``inplace`` flag (accepted; the result is computed out of place)."""
+
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
-        self.inplace = flag("ReLU", "inplace", inplace)
+        self.inplace = flag(type(self).__name__, "inplace", inplace)
 
+
+class ReLU(_InPlaceable):
     def forward(self, x: Tensor) -> Tensor:
         return F.relu(x)
 
 
-class LeakyReLU(Module):
+class LeakyReLU(_InPlaceable):
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
-        super().__init__()
+        super().__init__(inplace)
         self.negative_slope = real_number("LeakyReLU", "negative_slope", negative_slope)
-        self.inplace = flag("LeakyReLU", "inplace", inplace)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.leaky_relu(x, self.negative_slope)
@@ -66,20 +69,15 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
-class SiLU(Module):
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = flag("SiLU", "inplace", inplace)
-
+class SiLU(_InPlaceable):
     def forward(self, x: Tensor) -> Tensor:
         return F.silu(x)
 
 
-class ELU(Module):
+class ELU(_InPlaceable):
     def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
-        super().__init__()
+        super().__init__(inplace)
         self.alpha = real_number("ELU", "alpha", alpha)
-        self.inplace = flag("ELU", "inplace", inplace)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.elu(x, self.alpha)
