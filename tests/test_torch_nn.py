@@ -488,3 +488,22 @@ def test_random_shapes_activations_softmax_and_losses_match_torch(shape, data):
     if x.size:  # dlcore refuses empty losses (a clear error); torch returns NaN
         compare(lambda a, b: F.huber_loss(a, b, reduction="sum"), lambda a, b: TF.huber_loss(a, b, reduction="sum"),
                 x, y)
+
+
+def test_reprs_match_torch():
+    for make in [lambda lib: lib.ReLU(inplace=True), lambda lib: lib.LeakyReLU(0.2, inplace=True),
+                 lambda lib: lib.ELU(), lambda lib: lib.GELU(approximate="tanh"), lambda lib: lib.Softmax(dim=1),
+                 lambda lib: lib.Flatten(), lambda lib: lib.Unflatten(1, (2, 3)), lambda lib: lib.Dropout(0.3),
+                 lambda lib: lib.Linear(3, 2, bias=False), lambda lib: lib.BatchNorm1d(4, momentum=None),
+                 lambda lib: lib.LayerNorm(5), lambda lib: lib.LayerNorm(5, bias=False), lambda lib: lib.LayerNorm(2, elementwise_affine=False),
+                 lambda lib: lib.BatchNorm2d(3, bias=False), lambda lib: lib.BatchNorm2d(3, affine=False), lambda lib: lib.Embedding(10, 3, padding_idx=0),
+                 lambda lib: lib.CrossEntropyLoss(), lambda lib: lib.Identity()]:
+        assert repr(make(nn)) == repr(make(torch.nn))
+
+
+def test_norm_layers_without_bias_have_torchs_parameters():
+    for make in [lambda lib: lib.BatchNorm2d(3, bias=False), lambda lib: lib.BatchNorm1d(3, affine=False),
+                 lambda lib: lib.LayerNorm(4, bias=False), lambda lib: lib.LayerNorm(4, elementwise_affine=False)]:
+        assert list(make(nn).state_dict()) == list(make(torch.nn).state_dict())
+    bn, tbn = nn.BatchNorm2d(3, bias=False, dtype=np.float64), torch.nn.BatchNorm2d(3, bias=False, dtype=torch.float64)
+    compare(lambda a: bn(a), lambda a: tbn(a), randn(4, 3, 2, 2))

@@ -25,6 +25,9 @@ class _InPlaceable(Module):
         super().__init__()
         self.inplace = flag(type(self).__name__, "inplace", inplace)
 
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
 
 class ReLU(_InPlaceable):
     def forward(self, x: Tensor) -> Tensor:
@@ -40,7 +43,7 @@ class LeakyReLU(_InPlaceable):
         return F.leaky_relu(x, self.negative_slope)
 
     def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
 class Sigmoid(Module):
@@ -83,7 +86,7 @@ class ELU(_InPlaceable):
         return F.elu(x, self.alpha)
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
 
 
 class Softmax(Module):

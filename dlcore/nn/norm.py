@@ -42,23 +42,21 @@ class _BatchNorm(Module):
     layout = ""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, device: Any = None, dtype: Any = None) -> None:
+                 track_running_stats: bool = True, device: Any = None, dtype: Any = None, *,
+                 bias: bool = True) -> None:
         super().__init__()
         owner = type(self).__name__
         self.num_features = positive_int(owner, "num_features", num_features)
         self.eps = positive_float(owner, "eps", eps)
         self.momentum = None if momentum is None else real_number(owner, "momentum", momentum, 0.0, 1.0)
         self.affine = flag(owner, "affine", affine)
+        self.use_bias = flag(owner, "bias", bias)
         self.track_running_stats = flag(owner, "track_running_stats", track_running_stats)
         self._stats_finite = None  # 0-d bool array of the last training batch, read lazily
         dev, dtype = _placement(device, dtype)
         n = self.num_features
-        if affine:
-            self.weight = Parameter(to_device(np.ones(n, dtype), dev))
-            self.bias = Parameter(to_device(np.zeros(n, dtype), dev))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        self.register_parameter("weight", Parameter(to_device(np.ones(n, dtype), dev)) if affine else None)
+        self.register_parameter("bias", Parameter(to_device(np.zeros(n, dtype), dev)) if affine and bias else None)
         if track_running_stats:
             self.register_buffer("running_mean", to_device(np.zeros(n, dtype), dev))
             self.register_buffer("running_var", to_device(np.ones(n, dtype), dev))
@@ -103,7 +101,7 @@ class _BatchNorm(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"bias={self.affine and self.use_bias}, track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -131,7 +129,7 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(positive_int("LayerNorm", "normalized_shape entries", s) for s in shape)
         self.eps = positive_float("LayerNorm", "eps", eps)
         self.elementwise_affine = flag("LayerNorm", "elementwise_affine", elementwise_affine)
-        flag("LayerNorm", "bias", bias)
+        self.use_bias = flag("LayerNorm", "bias", bias)
         dev, dtype = _placement(device, dtype)
         if elementwise_affine:
             self.weight = Parameter(to_device(np.ones(self.normalized_shape, dtype), dev))
@@ -147,4 +145,5 @@ class LayerNorm(Module):
         return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
-        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+                f"bias={self.elementwise_affine and self.use_bias}")
