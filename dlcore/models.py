@@ -1,5 +1,9 @@
 """Reference models, built from ``dlcore.nn`` layers as flat ``Sequential`` stacks.
 
+They keep the lecture initialisation by name (He for the ReLU layers, Xavier for the output
+layer), with which their README figures were measured; a bare ``nn.Linear``/``nn.Conv2d`` starts
+as PyTorch's does.
+
     >>> import dlcore
     >>> model = mnist_cnn()
     >>> model(dlcore.zeros(2, 1, 28, 28)).shape
@@ -24,16 +28,16 @@ def mnist_cnn(num_classes: int = 10, in_channels: int = 1) -> nn.Sequential:
     flatten (1568), linear(1568→128), ReLU, linear(128→10).
     """
     return nn.Sequential(
-        Conv2d(in_channels, 16, 3, padding=1),
+        Conv2d(in_channels, 16, 3, padding=1, init="he"),
         nn.ReLU(),
         MaxPool2d(2),
-        Conv2d(16, 32, 3, padding=1),
+        Conv2d(16, 32, 3, padding=1, init="he"),
         nn.ReLU(),
         MaxPool2d(2),
         nn.Flatten(),
         nn.Linear(32 * 7 * 7, 128, init="he"),
         nn.ReLU(),
-        nn.Linear(128, num_classes),
+        nn.Linear(128, num_classes, init="xavier"),
     )
 
 
@@ -60,5 +64,5 @@ def LeNet5(num_classes: int = 10, in_channels: int = 1, classic: bool = False) -
         act(),
         nn.Linear(120, 84, init=init),
         act(),
-        nn.Linear(84, num_classes),
+        nn.Linear(84, num_classes, init="xavier"),
     )

@@ -287,7 +287,10 @@ def test_conv2d_module_shapes_params_and_init():
     assert layer.weight.shape == (16, 3, 3, 3) and layer.bias.shape == (16,)
     assert [n for n, _ in layer.named_parameters()] == ["weight", "bias"]
     assert layer(dlcore.zeros(2, 3, 11, 10)).shape == (2, 16, 11, 10)
-    assert abs(float(layer.weight.numpy().std()) - np.sqrt(2 / 27)) < 0.05  # He init, fan_in 3*3*3
+    w, b = layer.weight.numpy(), layer.bias.numpy()  # PyTorch's init: U(±1/sqrt(fan_in)), fan_in 3*3*3
+    assert abs(w).max() <= 1 / np.sqrt(27) and abs(b).max() <= 1 / np.sqrt(27) and abs(b).max() > 0
+    assert abs(float(w.std()) - 1 / np.sqrt(3 * 27)) < 0.02
+    assert abs(float(Conv2d(3, 16, 3, init="he").weight.numpy().std()) - np.sqrt(2 / 27)) < 0.05  # lecture He
     assert Conv2d(3, 4, (3, 5), bias=False).bias is None
     assert Conv2d(3, 4, 3, stride=2, padding=1)(dlcore.zeros(1, 3, 28, 28)).shape == (1, 4, 14, 14)
     for init in ("he", "xavier", "normal"):

@@ -23,7 +23,7 @@ ACTIVATIONS = {
     "tanh": F.tanh,
     "softmax": lambda x: F.softmax(x, axis=-1),
     "softmax_axis0": lambda x: F.softmax(x, axis=0),
-    "log_softmax": F.log_softmax,
+    "log_softmax": lambda x: F.log_softmax(x, dim=-1),
     "identity": F.identity,
 }
 
@@ -41,12 +41,13 @@ def test_activation_values():
     assert F.leaky_relu(x, 0.1).numpy() == pytest.approx([-0.2, 0.5])
     assert F.sigmoid(x).numpy() == pytest.approx(1 / (1 + np.exp([2.0, -0.5])))
     assert F.tanh(x).numpy() == pytest.approx(np.tanh([-2.0, 0.5]))
-    s = F.softmax(dlcore.tensor([[1.0, 2.0, 3.0]])).numpy()[0]
+    s = F.softmax(dlcore.tensor([[1.0, 2.0, 3.0]]), dim=1).numpy()[0]
     assert s == pytest.approx(np.exp([1, 2, 3]) / np.exp([1, 2, 3]).sum())
     assert F.leaky_relu(x).numpy()[0] == pytest.approx(-0.02)  # default slope 0.01, as lecture 000
 
 
-@pytest.mark.parametrize("fn", [F.sigmoid, F.tanh, F.softmax, F.log_softmax, F.relu])
+@pytest.mark.parametrize("fn", [F.sigmoid, F.tanh, F.relu, lambda x: F.softmax(x, dim=-1),
+                                lambda x: F.log_softmax(x, dim=-1)], ids=["sigmoid", "tanh", "relu", "softmax", "log_softmax"])
 def test_activations_are_stable_at_extremes(fn, device):
     x = dlcore.tensor([[-1000.0, 1000.0, 0.0]], device=device, requires_grad=True)
     with warnings.catch_warnings():
@@ -100,7 +101,7 @@ def test_elementwise_loss_gradcheck(name, reduction, device):
 def test_cross_entropy_and_nll_gradcheck(reduction, device):
     logits, targets = r(5, 4), rng.integers(0, 4, 5)
     gradcheck(lambda z, t: F.cross_entropy(z, t, reduction=reduction), logits, targets, device=device, check=(0,))
-    gradcheck(lambda z, t: F.nll_loss(F.log_softmax(z), t, reduction=reduction), logits, targets, device=device, check=(0,))
+    gradcheck(lambda z, t: F.nll_loss(F.log_softmax(z, dim=1), t, reduction=reduction), logits, targets, device=device, check=(0,))
 
 
 def test_loss_values_match_their_formulas():
@@ -108,7 +109,7 @@ def test_loss_values_match_their_formulas():
     t = np.array([0, 2])
     expected = -np.log(np.exp(z[[0, 1], t]) / np.exp(z).sum(1)).mean()
     assert F.cross_entropy(dlcore.tensor(z), dlcore.tensor(t)).item() == pytest.approx(expected)
-    assert F.nll_loss(F.log_softmax(dlcore.tensor(z)), dlcore.tensor(t)).item() == pytest.approx(expected)
+    assert F.nll_loss(F.log_softmax(dlcore.tensor(z), dim=1), dlcore.tensor(t)).item() == pytest.approx(expected)
     f, y = np.array([0.3, -2.0]), np.array([1.0, -1.0])
     assert F.logistic_loss(dlcore.tensor(f), dlcore.tensor(y)).item() == pytest.approx(np.log1p(np.exp(-y * f)).mean())
     p, q = np.array([0.9, 0.2]), np.array([1.0, 0.0])

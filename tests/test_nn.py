@@ -27,7 +27,8 @@ class Net(nn.Module):
 def test_parameters_and_buffers_register_in_insertion_order():
     net = Net()
     assert [n for n, _ in net.named_parameters()] == ["first.weight", "first.bias", "second.weight"]
-    assert list(net.state_dict()) == ["first.weight", "first.bias", "second.weight", "count"]
+    # PyTorch's order: each module's parameters, then its buffers, then its children's
+    assert list(net.state_dict()) == ["count", "first.weight", "first.bias", "second.weight"]
     assert net.num_parameters() == 3 * 4 + 4 + 4 * 2
 
 

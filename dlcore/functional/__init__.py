@@ -1,26 +1,22 @@
-"""Differentiable NN ops on Tensors, also importable as ``dlcore.nn.functional``.
+"""Differentiable NN ops on Tensors, also importable as ``dlcore.nn.functional`` (PyTorch's names).
 
     >>> import dlcore.functional as F
 """
 
-from .activation import identity, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from .activation import elu, gelu, identity, leaky_relu, log_softmax, relu, sigmoid, silu, softmax, tanh
+from .binary_loss import binary_cross_entropy, binary_cross_entropy_with_logits
 from .conv import conv2d
-from .linear import dropout, linear
-from .loss import (
-    binary_cross_entropy,
-    binary_cross_entropy_with_logits,
-    cross_entropy,
-    l1_loss,
-    logistic_loss,
-    mse_loss,
-    nll_loss,
-)
-from .norm import batch_norm
+from .cross_entropy import cross_entropy, nll_loss
+from .dropout import dropout, dropout2d
+from .embedding import embedding
+from .linear import linear
+from .loss import huber_loss, kl_div, l1_loss, logistic_loss, mse_loss, smooth_l1_loss
+from .norm import batch_norm, layer_norm
 from .pool import avg_pool2d, max_pool2d
 
 __all__ = [
-    "identity", "leaky_relu", "log_softmax", "relu", "sigmoid", "softmax", "tanh",
-    "dropout", "linear", "conv2d", "max_pool2d", "avg_pool2d", "batch_norm",
-    "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "l1_loss",
-    "logistic_loss", "mse_loss", "nll_loss",
+    "elu", "gelu", "identity", "leaky_relu", "log_softmax", "relu", "sigmoid", "silu", "softmax", "tanh",
+    "dropout", "dropout2d", "embedding", "linear", "conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "layer_norm",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "huber_loss", "kl_div", "l1_loss",
+    "logistic_loss", "mse_loss", "nll_loss", "smooth_l1_loss",
 ]

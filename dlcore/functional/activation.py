@@ -12,13 +12,17 @@ Each is one Function. On the CPU it is NumPy; on a GPU it calls the kernels in
 
 from __future__ import annotations
 
+import math
+import warnings
 from typing import Any
 
 import numpy as np
 
 from ..autograd import Function
-from ..backend import get_array_module, is_gpu_array
-from ..tensor import Tensor
+from ..backend import default_dtype, get_array_module, is_gpu_array
+from ..errors import DTypeError, RangeError
+from ..tensor import Tensor, as_tensor
+from .args import dim_index
 
 
 def _gpu_activation():
@@ -129,40 +133,167 @@ class LogSoftmax(Function):
 def log_softmax_array(x: Any, axis: int = -1) -> Any:
     """log(softmax(x)) on a raw array, stable: x - max - log(sum(exp(x - max)))."""
     xp = get_array_module(x)
+    if x.size == 0:
+        return x.copy()
     shifted = x - x.max(axis=axis, keepdims=True)
     return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
 
-def relu(x: Tensor) -> Tensor:
-    """max(0, x)."""
+def _float_input(x: Any, op: str) -> Tensor:
+    """``x`` as a Tensor; integer and bool inputs are promoted to the default float dtype, as
+    PyTorch does for its float-only ops (never truncated)."""
+    x = x if isinstance(x, Tensor) else as_tensor(x)
+    if x.dtype.kind == "f":
+        return x
+    if x.dtype.kind not in "biu":
+        raise DTypeError(f"{op} expected a real-valued tensor, got dtype {x.dtype}")
+    return Tensor(x.array.astype(default_dtype()))
+
+
+def _softmax_dim(op: str, x: Tensor, dim: Any, axis: Any) -> int:
+    if axis is not None:  # NumPy's spelling, kept as an alias
+        if dim is not None and dim != axis:
+            raise RangeError(f"{op} got both dim={dim} and axis={axis}")
+        dim = axis
+    if dim is None:  # PyTorch's legacy implicit choice (it warns too)
+        dim = 0 if x.ndim in (0, 1, 3) else 1
+        warnings.warn(f"Implicit dimension choice for {op} has been deprecated. Change the call to include dim=X "
+                      f"as an argument.", UserWarning, stacklevel=3)
+    return dim_index(op, "dim", dim, x.ndim)
+
+
+def _softmax_like(fn: type, op: str, x: Any, dim: Any, axis: Any, dtype: Any) -> Tensor:
+    x = x if isinstance(x, Tensor) else as_tensor(x)
+    if dtype is not None:
+        x = x.to(dtype=dtype)
+    if x.dtype.kind != "f":
+        raise DTypeError(f"{op} expected a floating-point input, got dtype {x.dtype}: convert with .float() "
+                         f"or pass dtype=")
+    d = _softmax_dim(op, x, dim, axis)
+    if x.numel() == 0:  # an empty result, as PyTorch; no kernel launch on the GPU
+        return x * 0.0
+    if x.ndim == 0:
+        return fn.apply(x.reshape(1), axis=0).reshape(())
+    return fn.apply(x, axis=d)
+
+
+def relu(x: Tensor, inplace: bool = False) -> Tensor:
+    """max(0, x). ``inplace=True`` is accepted and computes out of place (the result is the same)."""
     return Relu.apply(x)
 
 
-def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x for x > 0, else ``negative_slope * x`` (lecture 000: max(0.01x, x))."""
-    return LeakyRelu.apply(x, negative_slope=negative_slope)
+    return LeakyRelu.apply(_float_input(x, "leaky_relu"), negative_slope=negative_slope)
 
 
 def sigmoid(x: Tensor) -> Tensor:
-    """1 / (1 + exp(-x)), squashing to (0, 1); stable for large |x|."""
-    return Sigmoid.apply(x)
+    """1 / (1 + exp(-x)), squashing to (0, 1); stable for large |x|. Integers are promoted to float."""
+    return Sigmoid.apply(_float_input(x, "sigmoid"))
 
 
 def tanh(x: Tensor) -> Tensor:
-    """Hyperbolic tangent, squashing to (-1, 1)."""
-    return Tanh.apply(x)
+    """Hyperbolic tangent, squashing to (-1, 1). Integers are promoted to float."""
+    return Tanh.apply(_float_input(x, "tanh"))
 
 
-def softmax(x: Tensor, axis: int = -1) -> Tensor:
-    """exp(x_i) / sum_j exp(x_j) along ``axis``."""
-    return Softmax.apply(x, axis=axis)
+def softmax(x: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None, *,
+            axis: int | None = None) -> Tensor:
+    """exp(x_i) / sum_j exp(x_j) along ``dim`` (``axis`` is an alias). Without ``dim`` the legacy
+    PyTorch choice applies (dim 0 for 0-, 1- and 3-d input, else 1), with a warning."""
+    return _softmax_like(Softmax, "softmax", x, dim, axis, dtype)
 
 
-def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
-    """log(softmax(x)), computed stably."""
-    return LogSoftmax.apply(x, axis=axis)
+def log_softmax(x: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None, *,
+                axis: int | None = None) -> Tensor:
+    """log(softmax(x)) along ``dim``, computed stably."""
+    return _softmax_like(LogSoftmax, "log_softmax", x, dim, axis, dtype)
 
 
 def identity(x: Tensor) -> Tensor:
     """Returns x unchanged (the 'linear' activation)."""
     return x
+
+
+def _erf(x: Any) -> Any:
+    """The error function on a raw array: SciPy's (or CuPy's) when installed, else math.erf per element."""
+    if is_gpu_array(x):
+        from cupyx.scipy.special import erf
+
+        return erf(x)
+    try:
+        from scipy.special import erf
+    except ImportError:  # pragma: no cover - SciPy comes with scikit-learn
+        return np.vectorize(math.erf, otypes=[x.dtype])(x)
+    return erf(x).astype(x.dtype, copy=False)
+
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+class Gelu(Function):
+    """x * Phi(x) (exact, with erf) or the tanh approximation, as PyTorch's ``approximate``."""
+
+    def forward(self, x, approximate: str = "none"):
+        self.x, self.approximate = x, approximate
+        xp = get_array_module(x)
+        if approximate == "tanh":
+            self.t = xp.tanh(x.dtype.type(_SQRT_2_OVER_PI) * (x + x.dtype.type(0.044715) * x ** 3))
+            return x.dtype.type(0.5) * x * (1 + self.t)
+        self.cdf = x.dtype.type(0.5) * (1 + _erf(x * x.dtype.type(1 / math.sqrt(2.0))))
+        return x * self.cdf
+
+    def backward(self, g):
+        x, xp = self.x, get_array_module(g)
+        if self.approximate == "tanh":
+            inner_grad = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+            return (g * (0.5 * (1 + self.t) + 0.5 * x * (1 - self.t * self.t) * inner_grad),)
+        pdf = xp.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+        return (g * (self.cdf + x * pdf),)
+
+
+class Silu(Function):
+    """x * sigmoid(x) (the swish)."""
+
+    def forward(self, x):
+        self.x, self.s = x, stable_sigmoid(x).astype(x.dtype, copy=False)
+        return x * self.s
+
+    def backward(self, g):
+        return (g * self.s * (1 + self.x * (1 - self.s)),)
+
+
+class Elu(Function):
+    """x for x > 0, else alpha * (exp(x) - 1)."""
+
+    def forward(self, x, alpha: float = 1.0):
+        xp = get_array_module(x)
+        self.x, self.alpha = x, x.dtype.type(alpha)
+        self.neg = self.alpha * xp.expm1(xp.minimum(x, 0))
+        return xp.where(x > 0, x, self.neg)
+
+    def backward(self, g):
+        xp = get_array_module(g)
+        return (xp.where(self.x > 0, g, g * (self.neg + self.alpha)),)
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """Gaussian error linear unit x * Phi(x); ``approximate="tanh"`` is the tanh formula.
+
+        >>> import dlcore, dlcore.functional as F
+        >>> round(F.gelu(dlcore.tensor([1.0])).item(), 4)
+        0.8413
+    """
+    if approximate not in ("none", "tanh"):
+        raise RangeError(f"gelu expected approximate 'none' or 'tanh', got {approximate!r}")
+    return Gelu.apply(_float_input(x, "gelu"), approximate=approximate)
+
+
+def silu(x: Tensor, inplace: bool = False) -> Tensor:
+    """x * sigmoid(x)."""
+    return Silu.apply(_float_input(x, "silu"))
+
+
+def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, else alpha * (exp(x) - 1)."""
+    return Elu.apply(_float_input(x, "elu"), alpha=float(alpha))

@@ -1,4 +1,4 @@
-"""The fully connected layer's op, and dropout.
+"""The fully connected layer's op.
 
     >>> import numpy as np, dlcore, dlcore.functional as F
     >>> x, w, b = dlcore.tensor([[1.0, 2.0]]), dlcore.tensor([[3.0, 4.0]]), dlcore.tensor([0.5])
@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from ..autograd import Function
-from ..backend import device_of, get_array_module, random_uniform
+from ..backend import device_of
 from ..errors import DeviceError, DTypeError, ShapeError, shape_str
 from ..tensor import Tensor, tensor
 
@@ -57,24 +57,3 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, layer: str | N
             f"move the input with x.to('{weight.device}') or the model with model.to('{x.device}')"
         )
     return Linear.apply(x, weight, bias)
-
-
-class Dropout(Function):
-    """Inverted dropout: zero each element with probability p, scale the rest by 1/(1-p)."""
-
-    def forward(self, x, p: float):
-        keep = random_uniform(get_array_module(x), x.shape) >= p
-        self.mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p))
-        return x * self.mask
-
-    def backward(self, g):
-        return (g * self.mask,)
-
-
-def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
-    """Randomly zero inputs during training (Srivastava et al.); identity in eval mode."""
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"dropout expected 0 <= p < 1, got p={p}")
-    if not training or p == 0.0:
-        return x
-    return Dropout.apply(x, p=p)

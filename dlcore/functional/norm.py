@@ -31,13 +31,14 @@ from ..backend import get_array_module
 from ..errors import DTypeError, ShapeError, shape_str
 from ..tensor import Tensor
 
-__all__ = ["batch_norm", "BatchNorm"]
+__all__ = ["batch_norm", "BatchNorm", "layer_norm", "LayerNorm"]
 
 
 class BatchNorm(Function):
     """Inputs: x, running_mean, running_var, weight, bias (each of the last four may be None)."""
 
-    def forward(self, x, running_mean, running_var, weight, bias, training=True, momentum=0.1, eps=1e-5):
+    def forward(self, x, running_mean, running_var, weight, bias, training=True, momentum=0.1, eps=1e-5,
+                status=None):
         xp = get_array_module(x)
         C = x.shape[1]
         axes = (0,) + tuple(range(2, x.ndim))
@@ -48,11 +49,15 @@ class BatchNorm(Function):
             mean = x.mean(axis=axes)
             xc = x - mean.reshape(bshape)
             var = (xc * xc).mean(axis=axes)
-            if training and running_mean is not None:
-                running_mean *= 1.0 - momentum
-                running_mean += momentum * mean
-                running_var *= 1.0 - momentum
-                running_var += (momentum * count / max(count - 1, 1)) * var
+            # a 0-d device array, so that the GPU never waits for the host here
+            finite = xp.isfinite(mean).all() & xp.isfinite(var).all()
+            if status is not None:
+                status["finite"] = finite
+            if training and running_mean is not None:  # a non-finite batch leaves them as they were
+                new_mean = running_mean * (1.0 - momentum) + momentum * mean
+                new_var = running_var * (1.0 - momentum) + (momentum * count / max(count - 1, 1)) * var
+                running_mean[...] = xp.where(finite, new_mean, running_mean)
+                running_var[...] = xp.where(finite, new_var, running_var)
         else:
             xc = x - running_mean.reshape(bshape)
             var = running_var
@@ -93,12 +98,15 @@ class BatchNorm(Function):
 
 def batch_norm(x: Tensor, running_mean: Any, running_var: Any, weight: Tensor | None = None,
                bias: Tensor | None = None, training: bool = False, momentum: float = 0.1, eps: float = 1e-5,
-               layer: str | None = None) -> Tensor:
+               layer: str | None = None, status: dict | None = None) -> Tensor:
     """Normalise each channel of (N, C) or (N, C, H, W) input; see the module docstring.
 
     ``running_mean``/``running_var`` (shape (C,)) are updated in place when ``training``; they
-    may be None, and then batch statistics are used in both modes. ``layer`` names the caller in
-    error messages.
+    may be None, and then batch statistics are used in both modes. A batch whose mean or variance
+    is not finite leaves them unchanged (PyTorch would write NaN into them); when a ``status``
+    dict is given, ``status["finite"]`` is a 0-d bool array telling whether the batch statistics
+    were finite (an array, so a GPU run does not wait for it).
+    ``layer`` names the caller in error messages.
     """
     name = layer or "batch_norm"
     x, running_mean, running_var, weight, bias = (
@@ -117,8 +125,58 @@ def batch_norm(x: Tensor, running_mean: Any, running_var: Any, weight: Tensor | 
                 f"got {shape_str(t.shape)}"
             )
     if (running_mean is None) != (running_var is None):
-        raise ValueError(f"{name} expected running_mean and running_var both given or both None")
+        raise ShapeError(f"{name} expected running_mean and running_var both given or both None")
     if training and xd.size // max(C, 1) <= 1:
         raise ShapeError(f"{name} expected more than 1 value per channel when training, got input {shape_str(xd.shape)}")
     return BatchNorm.apply(x, running_mean, running_var, weight, bias, training=bool(training),
-                           momentum=float(momentum), eps=float(eps))
+                           momentum=float(momentum), eps=float(eps), status=status)
+
+
+class LayerNorm(Function):
+    """Normalise over the last ``ndims`` dimensions; inputs x, weight, bias (the last two may be None)."""
+
+    def forward(self, x, weight, bias, ndims: int = 1, eps: float = 1e-5):
+        xp = get_array_module(x)
+        self.axes = tuple(range(x.ndim - ndims, x.ndim))
+        mean = x.mean(axis=self.axes, keepdims=True)
+        xc = x - mean
+        self.invstd = 1.0 / xp.sqrt((xc * xc).mean(axis=self.axes, keepdims=True) + eps)
+        self.xhat, self.weight, self.has_bias = xc * self.invstd, weight, bias is not None
+        y = self.xhat * weight if weight is not None else self.xhat.copy()
+        if bias is not None:
+            y += bias
+        return y
+
+    def backward(self, g):
+        need_x, need_w, need_b = (tuple(self.needs_input_grad) + (False, False))[:3]
+        lead = tuple(range(g.ndim - len(self.axes)))
+        dw = (g * self.xhat).sum(axis=lead) if need_w and self.weight is not None else None
+        db = g.sum(axis=lead) if need_b and self.has_bias else None
+        dx = None
+        if need_x:
+            gx = g * self.weight if self.weight is not None else g
+            dx = gx - gx.mean(axis=self.axes, keepdims=True)
+            dx -= self.xhat * (gx * self.xhat).mean(axis=self.axes, keepdims=True)
+            dx *= self.invstd
+        return dx, dw, db
+
+
+def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Normalise over the trailing ``normalized_shape`` dims of ``input`` (Ba et al. 2016).
+
+        >>> import dlcore
+        >>> layer_norm(dlcore.tensor([[1.0, 3.0]]), (2,)).numpy().round(3).tolist()
+        [[-1.0, 1.0]]
+    """
+    input = input if isinstance(input, Tensor) else Tensor(input)
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if input.dtype.kind != "f":
+        raise DTypeError(f"layer_norm expected a floating-point input, got dtype {input.dtype}")
+    if not shape or input.shape[input.ndim - len(shape):] != shape or len(shape) > input.ndim:
+        raise ShapeError(f"layer_norm expected input of shape (*, {', '.join(map(str, shape))}), "
+                         f"got {shape_str(input.shape)}")
+    for label, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != shape:
+            raise ShapeError(f"layer_norm expected {label} of shape {shape_str(shape)}, got {shape_str(t.shape)}")
+    return LayerNorm.apply(input, weight, bias, ndims=len(shape), eps=float(eps))

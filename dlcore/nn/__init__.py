@@ -1,4 +1,5 @@
-"""Layers and models: ``Module``, ``Linear``, ``MLP``, activations, ``Dropout``, CNN layers.
+"""Layers and models with PyTorch's names: ``Module``, containers, ``Linear``, activations, losses,
+normalisation, dropout, embeddings, CNN layers, and ``nn.init`` / ``nn.functional`` / ``nn.utils``.
 
     >>> import dlcore.nn as nn
     >>> nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 2))  # doctest: +ELLIPSIS
@@ -6,15 +7,30 @@
 """
 
 from . import functional, init, utils
-from .activation import Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .activation import ELU, GELU, Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh
+from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .conv import AvgPool2d, Conv2d, MaxPool2d
-from .layers import MLP, Dropout, Flatten, Linear, Sequential
+from .layers import MLP, Dropout, Dropout2d, Embedding, Flatten, Linear, Unflatten
+from .loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 from .module import Module, Parameter
-from .norm import BatchNorm1d, BatchNorm2d
+from .norm import BatchNorm1d, BatchNorm2d, LayerNorm
 
 __all__ = [
     "functional", "init", "utils",
-    "Identity", "LeakyReLU", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Tanh",
-    "MLP", "Dropout", "Flatten", "Linear", "Sequential", "Module", "Parameter",
-    "AvgPool2d", "Conv2d", "MaxPool2d", "BatchNorm1d", "BatchNorm2d",
+    "ELU", "GELU", "Identity", "LeakyReLU", "LogSoftmax", "ReLU", "Sigmoid", "SiLU", "Softmax", "Tanh",
+    "ModuleDict", "ModuleList", "ParameterDict", "ParameterList", "Sequential",
+    "MLP", "Dropout", "Dropout2d", "Embedding", "Flatten", "Linear", "Unflatten", "Module", "Parameter",
+    "AvgPool2d", "Conv2d", "MaxPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
+    "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HuberLoss", "KLDivLoss", "L1Loss", "MSELoss", "NLLLoss",
+    "SmoothL1Loss",
 ]

@@ -12,14 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from ..backend import default_device, default_dtype, to_device
 from ..errors import ShapeError, shape_str
 from ..functional.conv import _padding4, _pair, conv2d
 from ..functional.pool import avg_pool2d, max_pool2d
 from ..tensor import Tensor
-from .init import initial_weight
+from .init import layer_parameters
 from .module import Module, Parameter
 
 __all__ = ["Conv2d", "MaxPool2d", "AvgPool2d"]
@@ -32,12 +29,13 @@ def _fmt(pair: tuple[int, int]) -> str:
 class Conv2d(Module):
     """2-D convolution layer (cross-correlation, as in PyTorch): weight (out, in, KH, KW), bias (out,).
 
-    ``padding`` is an int, a pair, "same" or "valid"; ``init`` is "he" (default, for ReLU nets),
-    "xavier" or "normal" (with ``std``); the bias starts at zero.
+    ``padding`` is an int, a pair, "same" or "valid". ``init=None`` is PyTorch's default
+    (weight and bias U(±1/sqrt(fan_in))); "he", "xavier" or "normal" (with ``std``) are the lecture
+    schemes, with the bias at zero.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-                 dilation: Any = 1, bias: bool = True, init: str = "he", std: float = 0.1) -> None:
+                 dilation: Any = 1, bias: bool = True, init: str | None = None, std: float = 0.1) -> None:
         super().__init__()
         if in_channels < 1 or out_channels < 1:
             raise ValueError(f"Conv2d expected in_channels and out_channels >= 1, got {in_channels} and {out_channels}")
@@ -47,13 +45,10 @@ class Conv2d(Module):
         self.dilation = _pair(dilation, "dilation", "Conv2d", 1)
         _padding4(padding, self.kernel_size, self.stride, self.dilation, "Conv2d")  # validate now
         self.padding = padding
-        dev = default_device()
         shape = (self.out_channels, self.in_channels) + self.kernel_size
-        self.weight = Parameter(to_device(initial_weight(shape, init, std), dev))
-        if bias:
-            self.bias = Parameter(to_device(np.zeros(self.out_channels, dtype=default_dtype()), dev))
-        else:
-            self.bias = None
+        w, b = layer_parameters("Conv2d", shape, bias, init, std)
+        self.weight = Parameter(w)
+        self.bias = Parameter(b) if b is not None else None
 
     @property
     def name(self) -> str:

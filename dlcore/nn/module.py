@@ -4,24 +4,28 @@
     >>> model = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
     >>> [name for name, _ in model.named_parameters()]
     ['0.weight', '0.bias']
+    >>> [name for name, _ in model.named_children()]
+    ['0', '1']
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple
 
 import numpy as np
 
 from ..backend import Device, default_device, device, get_array_module, to_device
-from ..errors import StateDictError, shape_str
+from ..errors import DTypeError, StateDictError, shape_str
 from ..tensor import Tensor
 
 
 class Parameter(Tensor):
     """A tensor that a Module trains: ``requires_grad`` is on by default."""
 
-    def __init__(self, data: Any, requires_grad: bool = True) -> None:
+    def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
+        if data is None:
+            data = np.zeros(0, np.float32)
         super().__init__(data.array if isinstance(data, Tensor) else data, requires_grad=requires_grad)
 
     def __repr__(self) -> str:
@@ -33,12 +37,55 @@ class LoadResult(NamedTuple):
     unexpected_keys: list
 
 
+def _check_name(owner: "Module", kind: str, name: Any) -> None:
+    if not isinstance(name, str):
+        raise DTypeError(f"{type(owner).__name__}.{kind} expected a str name, got {type(name).__name__}")
+    if not name or "." in name:
+        raise KeyError(f"{type(owner).__name__}.{kind}: name must be non-empty and contain no '.', got {name!r}")
+    if hasattr(type(owner), name) or (name in owner.__dict__ and name not in ("training",)):
+        raise KeyError(f"{type(owner).__name__}.{kind}: attribute {name!r} already exists")
+
+
+def _to_arguments(owner: str, args: tuple, kwargs: dict) -> tuple:
+    """(device or None, float dtype or None) from Module.to's PyTorch-style arguments."""
+    unknown = set(kwargs) - {"device", "dtype", "non_blocking"}
+    if unknown or len(args) > 2:
+        raise DTypeError(f"{owner}.to got unexpected arguments {sorted(unknown) or args}")
+    dev, dtype = kwargs.get("device"), kwargs.get("dtype")
+    for arg in args:
+        if isinstance(arg, Tensor):
+            dev, dtype = arg.device, arg.dtype
+        elif isinstance(arg, (str, Device)) and not _is_dtype_name(arg):
+            dev = arg
+        else:
+            dtype = arg
+    if dtype is not None:
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            raise DTypeError(f"{owner}.to expected a dtype or a device, got {dtype!r}") from None
+        if dtype.kind != "f":
+            raise DTypeError(f"{owner}.to expected a floating-point dtype, got {dtype}")
+    return (None if dev is None else device(dev)), dtype
+
+
+def _is_dtype_name(arg: Any) -> bool:
+    if not isinstance(arg, str):
+        return False
+    try:
+        np.dtype(arg)
+    except TypeError:
+        return False
+    return True
+
+
 class Module:
     """Base class for layers and models: subclass it and define ``forward``."""
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
 
@@ -46,14 +93,30 @@ class Module:
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() first")
-        for store in (self._parameters, self._buffers, self._modules):
-            store.pop(name, None)
         if isinstance(value, Parameter):
+            self._forget(name)
             self._parameters[name] = value
         elif isinstance(value, Module):
+            self._forget(name)
             self._modules[name] = value
+        elif name in self._parameters:
+            if value is not None:
+                raise DTypeError(f"cannot assign {type(value).__name__} as parameter {name!r} of "
+                                f"{type(self).__name__} (Parameter or None expected)")
+            self._parameters[name] = None
+        elif name in self._buffers and (value is None or isinstance(value, Tensor)):
+            self._buffers[name] = value  # assigning a tensor to a buffer's name updates the buffer
+        elif name in self._modules and value is None:
+            self._modules[name] = None
         else:
+            self._forget(name)
             object.__setattr__(self, name, value)
+
+    def _forget(self, name: str) -> None:
+        for store in (self._parameters, self._buffers, self._modules):
+            store.pop(name, None)
+        self._non_persistent_buffers.discard(name)
+        self.__dict__.pop(name, None)
 
     def __getattr__(self, name: str) -> Any:
         for store in ("_parameters", "_buffers", "_modules"):
@@ -62,48 +125,124 @@ class Module:
                 return items[name]
         raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
-    def register_buffer(self, name: str, value: Any) -> None:
-        """Register non-trained state saved with the model (e.g. BatchNorm's running mean)."""
-        self._buffers[name] = value if isinstance(value, Tensor) or value is None else Tensor(value)
+    def __delattr__(self, name: str) -> None:
+        for store in (self._parameters, self._buffers, self._modules):
+            if name in store:
+                del store[name]
+                self._non_persistent_buffers.discard(name)
+                return
+        object.__delattr__(self, name)
 
-    def add_module(self, name: str, module: "Module") -> None:
+    def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
+        """Register non-trained state (e.g. BatchNorm's running mean); saved in ``state_dict``
+        unless ``persistent=False``."""
+        if name not in self._buffers:
+            _check_name(self, "register_buffer", name)
+        if tensor is not None and not isinstance(tensor, Tensor):
+            tensor = Tensor(tensor)
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers.discard(name)
+        else:
+            self._non_persistent_buffers.add(name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Add a parameter (or None, for an optional one such as a missing bias) under ``name``."""
+        if name not in self._parameters:
+            _check_name(self, "register_parameter", name)
+        if param is not None and not isinstance(param, Parameter):
+            raise DTypeError(f"{type(self).__name__}.register_parameter expected a Parameter or None for "
+                            f"{name!r}, got {type(param).__name__}")
+        self._parameters[name] = param
+
+    def add_module(self, name: str, module: "Module | None") -> None:
+        """Add a child module under ``name`` (what attribute assignment does)."""
+        if module is not None and not isinstance(module, Module):
+            raise DTypeError(f"{type(self).__name__}.add_module expected a Module, got {type(module).__name__}")
+        if name not in self._modules:
+            _check_name(self, "add_module", name)
         self._modules[name] = module
 
+    register_module = add_module
+
+    def get_submodule(self, target: str) -> "Module":
+        """The submodule at a dotted path such as ``"features.0"``."""
+        module = self
+        for part in target.split(".") if target else []:
+            if part not in module._modules:
+                raise AttributeError(f"{type(module).__name__} has no submodule {part!r} (looking for {target!r})")
+            module = module._modules[part]
+        return module
+
     # ------------------------------------------------------------------ traversal
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+    def named_modules(self, memo: set | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, "Module"]]:
+        """(dotted name, module) pairs, this module first, each module once."""
+        memo = set() if memo is None else memo
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
         yield prefix, self
         for name, child in self._modules.items():
-            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+            if child is not None:
+                yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name, remove_duplicate)
 
     def modules(self) -> Iterator["Module"]:
         for _, m in self.named_modules():
             yield m
 
-    def children(self) -> Iterator["Module"]:
-        yield from self._modules.values()
-
-    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
-        """(name, parameter) pairs, in registration order, each parameter once."""
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
         seen = set()
-        for mod_name, module in self.named_modules(prefix):
-            for name, p in module._parameters.items():
-                if p is not None and id(p) not in seen:
-                    seen.add(id(p))
-                    yield (f"{mod_name}.{name}" if mod_name else name), p
+        for name, child in self._modules.items():
+            if child is not None and id(child) not in seen:
+                seen.add(id(child))
+                yield name, child
 
-    def parameters(self) -> Iterator[Parameter]:
-        for _, p in self.named_parameters():
+    def children(self) -> Iterator["Module"]:
+        for _, child in self.named_children():
+            yield child
+
+    def _named_members(self, store: str, prefix: str, recurse: bool,
+                       remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
+        seen = set()
+        modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
+        for mod_name, module in modules:
+            for name, t in getattr(module, store).items():
+                if t is not None and (id(t) not in seen or not remove_duplicate):
+                    seen.add(id(t))
+                    yield (f"{mod_name}.{name}" if mod_name else name), t
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """(name, parameter) pairs, in registration order, each parameter once (unless
+        ``remove_duplicate=False``)."""
+        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self) -> Iterator[tuple[str, Tensor]]:
-        for mod_name, module in self.named_modules():
-            for name, b in module._buffers.items():
-                if b is not None:
-                    yield (f"{mod_name}.{name}" if mod_name else name), b
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
+        return self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def apply(self, fn: Callable[["Module"], Any]) -> "Module":
+        """Call ``fn`` on every submodule (children first) and then on this module; returns self."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
 
     # ------------------------------------------------------------------ modes and devices
     def train(self, mode: bool = True) -> "Module":
         """Training mode (dropout active, batch statistics); returns self."""
+        if not isinstance(mode, bool):
+            raise DTypeError(f"{type(self).__name__}.train expected mode to be True or False, got {mode!r}")
         for m in self.modules():
             object.__setattr__(m, "training", mode)
         return self
@@ -112,14 +251,41 @@ class Module:
         """Evaluation mode (dropout off, running statistics)."""
         return self.train(False)
 
-    def to(self, dev: "str | Device") -> "Module":
-        """Move every parameter, gradient and buffer to ``dev`` in place; returns self."""
-        dev = device(dev)
-        for t in list(self.parameters()) + [b for _, b in self.named_buffers()]:
-            t.array = to_device(t.array, dev)
-            if t.grad is not None:
-                t.grad.array = to_device(t.grad.array, dev)
+    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        """Switch gradient tracking of every parameter; returns self."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
         return self
+
+    def to(self, *args: Any, **kwargs: Any) -> "Module":
+        """Move every parameter, gradient and buffer in place; returns self. As PyTorch's:
+        ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(tensor)`` or the keywords
+        ``device=`` and ``dtype=``; a dtype applies to the floating-point tensors only."""
+        dev, dtype = _to_arguments(type(self).__name__, args, kwargs)
+        for t in list(self.parameters()) + list(self.buffers()):
+            for target in (t, t.grad):
+                if target is None:
+                    continue
+                if dev is not None:
+                    target.array = to_device(target.array, dev)
+                if dtype is not None and target.dtype.kind == "f":
+                    target.array = target.array.astype(dtype)
+        return self
+
+    def cpu(self) -> "Module":
+        return self.to("cpu")
+
+    def cuda(self, device: int | None = None) -> "Module":
+        return self.to("cuda" if device is None else f"cuda:{device}")
+
+    def float(self) -> "Module":
+        return self.to(dtype=np.float32)
+
+    def double(self) -> "Module":
+        return self.to(dtype=np.float64)
+
+    def half(self) -> "Module":
+        return self.to(dtype=np.float16)
 
     @property
     def device(self) -> Device:
@@ -127,18 +293,30 @@ class Module:
             return p.device
         return default_device()
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop every gradient (``set_to_none=True``, PyTorch's default) or fill it with zeros."""
         for p in self.parameters():
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad.array[...] = 0
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
     # ------------------------------------------------------------------ state
-    def state_dict(self) -> "OrderedDict[str, Tensor]":
-        """Parameters and buffers by dotted name, detached (a snapshot of references)."""
-        state = OrderedDict((name, p.detach()) for name, p in self.named_parameters())
-        state.update((name, b.detach()) for name, b in self.named_buffers())
+    def state_dict(self, destination: dict | None = None, prefix: str = "",
+                   keep_vars: bool = False) -> "OrderedDict[str, Tensor]":
+        """Parameters and persistent buffers by dotted name, in PyTorch's order (each module's
+        parameters, then its buffers, then its children), detached unless ``keep_vars``."""
+        state = OrderedDict() if destination is None else destination
+        for mod_name, module in self.named_modules(prefix=prefix.rstrip(".")):
+            members = list(module._parameters.items()) + [
+                (k, b) for k, b in module._buffers.items() if k not in module._non_persistent_buffers]
+            for name, t in members:
+                if t is not None:
+                    key = f"{mod_name}.{name}" if mod_name else name
+                    state[key] = t if keep_vars else t.detach()
         return state
 
     def load_state_dict(self, state: dict, strict: bool = True) -> LoadResult:
@@ -161,8 +339,7 @@ class Module:
         if "model" in state and isinstance(state["model"], dict) and "model" not in dict(self.named_parameters()):
             raise StateDictError(f"{who} got a whole training checkpoint (keys {sorted(state)}): pass its model "
                                  f"part, state['model']")
-        own = OrderedDict(self.named_parameters())
-        own.update(self.named_buffers())
+        own = self.state_dict(keep_vars=True)  # what state_dict saves: non-persistent buffers excluded
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
         wrong, bad_values, converted = [], [], {}
@@ -206,6 +383,9 @@ class Module:
             body = repr(child).replace("\n", "\n  ")
             lines.append(f"  ({name}): {body}")
         return lines[0] + ")" if len(lines) == 1 else "\n".join(lines) + "\n)"
+
+    def __dir__(self) -> list:
+        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules))
 
 
 def _convert_entry(value: Any, target: Tensor) -> tuple[Any, "str | None"]:
