@@ -10,11 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dlcore
-import dlcore.functional.conv as C
+import dlcore.functional.window as window
 from dlcore.backend import to_numpy
 from dlcore.cpu import _BufferPool
 from dlcore.errors import DTypeError, ShapeError
-from dlcore.functional.conv import conv2d, conv_output_size, same_padding
+from dlcore.functional.conv import conv2d
+from dlcore.functional.window import conv_output_size, same_padding
 from dlcore.nn.conv import Conv2d
 
 
@@ -72,7 +73,7 @@ def conv_cases(draw):
     stride = (1, 1) if mode == "same" else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     padding = {"int": draw(st.integers(0, 2)), "pair": (draw(st.integers(0, 2)), draw(st.integers(0, 2))),
                "same": "same", "valid": "valid"}[mode]
-    pad4 = C._padding4(padding, (kh, kw), stride, dil, "test")
+    pad4 = window.padding4(padding, (kh, kw), stride, dil, "test")
     # input at least as large as the dilated kernel after padding; odd sizes are common
     H = draw(st.integers(max(1, dil[0] * (kh - 1) + 1 - pad4[0] - pad4[1]), 9))
     W = draw(st.integers(max(1, dil[1] * (kw - 1) + 1 - pad4[2] - pad4[3]), 9))
@@ -117,7 +118,7 @@ def test_conv2d_device_matches_naive(device):
             xt, wt, bt = _t(x, device, True), _t(w, device, True), _t(b, device, True)
             y = conv2d(xt, wt, bt, stride=stride, padding=padding, dilation=dil)
             assert y.dtype == dtype and y.device.type == device
-            pad4 = C._padding4(padding, (3, 2), stride, dil, "t")
+            pad4 = window.padding4(padding, (3, 2), stride, dil, "t")
             ref = naive_conv2d(x, w, b, stride, pad4, dil)
             np.testing.assert_allclose(y.numpy(), ref, rtol=tol, atol=tol)
             g = rng.standard_normal(ref.shape).astype(dtype)

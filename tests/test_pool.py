@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import dlcore
 from dlcore.errors import ShapeError
 from dlcore.functional.pool import avg_pool2d, max_pool2d
-from dlcore.nn.conv import AvgPool2d, MaxPool2d
+from dlcore.nn import AvgPool2d, MaxPool2d
 
 
 # --------------------------------------------------------------------------- naive references

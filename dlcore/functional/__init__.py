@@ -4,7 +4,7 @@
 """
 
 from .activation import identity, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
-from .conv import conv2d
+from .conv import conv1d, conv2d
 from .linear import dropout, linear
 from .loss import (
     binary_cross_entropy,
@@ -16,11 +16,12 @@ from .loss import (
     nll_loss,
 )
 from .norm import batch_norm
-from .pool import avg_pool2d, max_pool2d
+from .pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
 
 __all__ = [
     "identity", "leaky_relu", "log_softmax", "relu", "sigmoid", "softmax", "tanh",
-    "dropout", "linear", "conv2d", "max_pool2d", "avg_pool2d", "batch_norm",
+    "dropout", "linear", "conv1d", "conv2d", "max_pool2d", "avg_pool2d",
+    "adaptive_avg_pool2d", "adaptive_max_pool2d", "batch_norm",
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "l1_loss",
     "logistic_loss", "mse_loss", "nll_loss",
 ]

@@ -7,14 +7,16 @@
 
 from . import functional, init, utils
 from .activation import Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
-from .conv import AvgPool2d, Conv2d, MaxPool2d
+from .conv import Conv1d, Conv2d
 from .layers import MLP, Dropout, Flatten, Linear, Sequential
 from .module import Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d
+from .pool import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 
 __all__ = [
     "functional", "init", "utils",
     "Identity", "LeakyReLU", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Tanh",
     "MLP", "Dropout", "Flatten", "Linear", "Sequential", "Module", "Parameter",
-    "AvgPool2d", "Conv2d", "MaxPool2d", "BatchNorm1d", "BatchNorm2d",
+    "Conv1d", "Conv2d", "AvgPool2d", "MaxPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
+    "BatchNorm1d", "BatchNorm2d",
 ]
