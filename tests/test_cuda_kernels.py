@@ -132,17 +132,6 @@ def test_sigmoid_and_tanh_are_stable_at_extremes(cp, dtype):
             assert y[0] == lo and y[1] == hi and (y >= lo).all() and (y <= hi).all()
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(5, 12), (3, 4, 5, 6), (2, 3)])
-@pytest.mark.parametrize("name", activation.BIAS_NAMES)
-def test_bias_act(cp, name, shape, dtype):
-    x, x64 = _on_gpu(cp, _rand(shape, 3), dtype)
-    b, b64 = _on_gpu(cp, _rand((shape[1],), 4), dtype)
-    y = activation.bias_act(x, b, name, 0.2)
-    z = x64 + b64.reshape((1, -1) + (1,) * (len(shape) - 2))
-    assert_close(y, _act_ref(name, z, 0.2), dtype, f"bias_{name}")
-
-
 # --------------------------------------------------------------------------- softmax / CE
 def _log_softmax_ref(x):
     m = x.max(axis=1, keepdims=True)
@@ -423,8 +412,6 @@ def test_launchers_check_dtype_and_shape(cp):
         activation.backward("tanh", cp.ones(4, dtype=cp.float32), cp.ones(4, dtype=cp.float64))
     with pytest.raises(ShapeError, match="grad"):
         activation.backward("tanh", cp.ones(4), cp.ones(5))
-    with pytest.raises(ShapeError, match="bias"):
-        activation.bias_act(cp.ones((2, 3)), cp.ones(4), "relu")
     with pytest.raises(ShapeError, match="2 dimensions"):
         softmax.softmax(cp.ones((2, 3, 4)))
     with pytest.raises(ShapeError, match="targets"):

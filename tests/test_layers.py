@@ -8,7 +8,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dlcore"
 # backend → cuda → tensor/autograd → functional → nn → optim → data/preprocessing/train → bench
 RANK = {
     "errors": 0, "backend": 0, "cpu": 0,
-    "cuda": 1,
+    "cuda": 1, "functional.window": 1,  # window geometry: used by the CUDA launchers, imports no Tensor
     "autograd": 2, "tensor": 2, "ops": 2, "serialization": 2,
     "functional": 3,
     "nn": 4, "models": 4,
@@ -19,6 +19,9 @@ RANK = {
 
 
 def _layer(parts: tuple) -> str | None:
+    dotted = ".".join(parts[:2])
+    if dotted in RANK:  # a module ranked on its own, below its package
+        return dotted
     return parts[0] if parts and parts[0] in RANK else None
 
 
