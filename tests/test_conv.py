@@ -1,4 +1,4 @@
-"""conv2d and nn.Conv2d: naive float64 loop references (forward and backward), finite-difference
+"""conv2d and nn.Conv2d: the float64 reference of tests/op_cases.py (forward and backward), finite-difference
 gradchecks, the lecture examples, "same"/"valid" padding, output shapes and error messages."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import pytest
 from gradcheck import gradcheck
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from op_cases import conv2d_ref, conv2d_ref_grads
 
 import dlcore
 import dlcore.functional.window as window
@@ -18,46 +19,9 @@ from dlcore.functional.conv import conv2d
 from dlcore.functional.window import conv_output_size, same_padding
 from dlcore.nn.conv import Conv2d
 
-
-# --------------------------------------------------------------------------- naive references
-def naive_conv2d(x, w, b, stride, pad4, dilation):
-    """Direct loops over every output pixel, float64: y[n,f,i,j] = b[f] + sum w[f,c,u,v] x[n,c,si+du,sj+dv]."""
-    (sh, sw), (dh, dw) = stride, dilation
-    t, bo, l, r = pad4
-    x = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (t, bo), (l, r)))
-    N, Cin, H, W = x.shape
-    F, _, kh, kw = w.shape
-    oh = (H - dh * (kh - 1) - 1) // sh + 1
-    ow = (W - dw * (kw - 1) - 1) // sw + 1
-    y = np.zeros((N, F, oh, ow))
-    for n in range(N):
-        for f in range(F):
-            for i in range(oh):
-                for j in range(ow):
-                    patch = x[n, :, i * sh: i * sh + dh * (kh - 1) + 1: dh, j * sw: j * sw + dw * (kw - 1) + 1: dw]
-                    y[n, f, i, j] = (patch * w[f]).sum() + (b[f] if b is not None else 0.0)
-    return y
-
-
-def naive_conv2d_grads(x, w, g, stride, pad4, dilation):
-    """The gradients of sum(g * naive_conv2d) by explicit loops (each output pixel's vjp)."""
-    (sh, sw), (dh, dw) = stride, dilation
-    t, bo, l, r = pad4
-    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (t, bo), (l, r)))
-    dxp = np.zeros_like(xp)
-    dw_ = np.zeros(w.shape)
-    F, _, kh, kw = w.shape
-    N, _, oh, ow = g.shape
-    for n in range(N):
-        for f in range(F):
-            for i in range(oh):
-                for j in range(ow):
-                    rs = slice(i * sh, i * sh + dh * (kh - 1) + 1, dh)
-                    cs = slice(j * sw, j * sw + dw * (kw - 1) + 1, dw)
-                    dxp[n, :, rs, cs] += g[n, f, i, j] * w[f]
-                    dw_[f] += g[n, f, i, j] * xp[n, :, rs, cs]
-    dx = dxp[:, :, t: xp.shape[2] - bo, l: xp.shape[3] - r]
-    return dx, dw_, g.sum(axis=(0, 2, 3))
+# --------------------------------------------------------------------------- references (tests/op_cases.py)
+naive_conv2d = conv2d_ref  # y[n,f,i,j] = b[f] + sum w[f,c,u,v] x[n,c,si+du,sj+dv], float64
+naive_conv2d_grads = conv2d_ref_grads  # the gradients of sum(g * conv2d_ref)
 
 
 def _t(a, device, requires_grad=False):
