@@ -38,29 +38,44 @@ __device__ __forceinline__ void windows_containing(int i, int k, int s, int p, i
     *o1 = last < out_size ? last : out_size;
 }
 
+// Output element i of an (N, C, OH, OW) array: its (oh, ow) and its input plane, of type T.
+#define OUTPUT_PIXEL(T, i, src)                                                              \
+    const int ow = (int)(i % OW);                                                            \
+    const int oh = (int)((i / OW) % OH);                                                     \
+    const T* plane = src + (i / ((long long)OH * OW)) * H * W;
+
+// Loops (ih, iw) over the taps of output (oh, ow)'s window that lie inside the input, in
+// row-major window order; padding taps are skipped.
+#define FOR_REAL_TAPS(ih, iw)                                                                \
+    for (int ki = 0, ih = oh * sh - ph; ki < kh; ++ki, ++ih)                                 \
+        if (ih >= 0 && ih < H)                                                               \
+            for (int kj = 0, iw = ow * sw - pw; kj < kw; ++kj, ++iw)                         \
+                if (iw >= 0 && iw < W)
+
+// Input element i of an (N, C, H, W) array: its (ih, iw), the first output index `base` of
+// its plane, and the output rows [oh0, oh1) / columns [ow0, ow1) whose windows contain it.
+#define INPUT_PIXEL_WINDOWS(i)                                                               \
+    const int iw = (int)(i % W);                                                             \
+    const int ih = (int)((i / W) % H);                                                       \
+    const long long base = (i / ((long long)H * W)) * OH * OW;                               \
+    int oh0, oh1, ow0, ow1;                                                                  \
+    windows_containing(ih, kh, sh, ph, OH, &oh0, &oh1);                                      \
+    windows_containing(iw, kw, sw, pw, OW, &ow0, &ow1);
+
 #define DEFINE_POOL_KERNELS(T, SFX)                                                          \
     extern "C" __global__ void max_pool2d_forward_##SFX(                                     \
         const T* __restrict__ x, T* __restrict__ y, int* __restrict__ argmax, long long total, \
         int H, int W, int OH, int OW, int kh, int kw, int sh, int sw, int ph, int pw) {      \
         GRID_STRIDE_LOOP(i, total) {                                                         \
-            const int ow = (int)(i % OW);                                                    \
-            const int oh = (int)((i / OW) % OH);                                             \
-            const long long nc = i / ((long long)OH * OW);                                   \
-            const T* plane = x + nc * H * W;                                                 \
+            OUTPUT_PIXEL(T, i, x)                                                            \
             T best = dl_neg_inf((T)0);                                                       \
             int arg = -1;                                                                    \
-            for (int ki = 0; ki < kh; ++ki) {                                                \
-                const int ih = oh * sh - ph + ki;                                            \
-                if (ih < 0 || ih >= H) continue;                                             \
-                for (int kj = 0; kj < kw; ++kj) {                                            \
-                    const int iw = ow * sw - pw + kj;                                        \
-                    if (iw < 0 || iw >= W) continue;                                         \
-                    const T v = plane[ih * W + iw];                                          \
-                    /* first real tap; a larger value; the first NaN (then best stays NaN) */ \
-                    if (arg < 0 || v > best || (v != v && best == best)) {                   \
-                        best = v;                                                            \
-                        arg = ih * W + iw;                                                   \
-                    }                                                                        \
+            FOR_REAL_TAPS(ih, iw) {                                                          \
+                const T v = plane[ih * W + iw];                                              \
+                /* first real tap; a larger value; the first NaN (then best stays NaN) */    \
+                if (arg < 0 || v > best || (v != v && best == best)) {                       \
+                    best = v;                                                                \
+                    arg = ih * W + iw;                                                       \
                 }                                                                            \
             }                                                                                \
             y[i] = best;                                                                     \
@@ -72,14 +87,8 @@ __device__ __forceinline__ void windows_containing(int i, int k, int s, int p, i
         long long total, int H, int W, int OH, int OW, int kh, int kw, int sh, int sw,       \
         int ph, int pw) {                                                                    \
         GRID_STRIDE_LOOP(i, total) {                                                         \
-            const int iw = (int)(i % W);                                                     \
-            const int ih = (int)((i / W) % H);                                               \
-            const long long nc = i / ((long long)H * W);                                     \
-            const long long base = nc * OH * OW;                                             \
+            INPUT_PIXEL_WINDOWS(i)                                                           \
             const int me = ih * W + iw;                                                      \
-            int oh0, oh1, ow0, ow1;                                                          \
-            windows_containing(ih, kh, sh, ph, OH, &oh0, &oh1);                              \
-            windows_containing(iw, kw, sw, pw, OW, &ow0, &ow1);                              \
             T sum = (T)0;                                                                    \
             for (int oh = oh0; oh < oh1; ++oh)                                               \
                 for (int ow = ow0; ow < ow1; ++ow) {                                         \
@@ -93,20 +102,9 @@ __device__ __forceinline__ void windows_containing(int i, int k, int s, int p, i
         const T* __restrict__ x, T* __restrict__ y, long long total, int H, int W, int OH,   \
         int OW, int kh, int kw, int sh, int sw, int ph, int pw) {                            \
         GRID_STRIDE_LOOP(i, total) {                                                         \
-            const int ow = (int)(i % OW);                                                    \
-            const int oh = (int)((i / OW) % OH);                                             \
-            const long long nc = i / ((long long)OH * OW);                                   \
-            const T* plane = x + nc * H * W;                                                 \
+            OUTPUT_PIXEL(T, i, x)                                                            \
             T sum = (T)0;                                                                    \
-            for (int ki = 0; ki < kh; ++ki) {                                                \
-                const int ih = oh * sh - ph + ki;                                            \
-                if (ih < 0 || ih >= H) continue;                                             \
-                for (int kj = 0; kj < kw; ++kj) {                                            \
-                    const int iw = ow * sw - pw + kj;                                        \
-                    if (iw < 0 || iw >= W) continue;                                         \
-                    sum += plane[ih * W + iw];                                               \
-                }                                                                            \
-            }                                                                                \
+            FOR_REAL_TAPS(ih, iw) { sum += plane[ih * W + iw]; }                             \
             y[i] = sum / (T)(kh * kw);                                                       \
         }                                                                                    \
     }                                                                                        \
@@ -114,13 +112,7 @@ __device__ __forceinline__ void windows_containing(int i, int k, int s, int p, i
         const T* __restrict__ gy, T* __restrict__ dx, long long total, int H, int W, int OH, \
         int OW, int kh, int kw, int sh, int sw, int ph, int pw) {                            \
         GRID_STRIDE_LOOP(i, total) {                                                         \
-            const int iw = (int)(i % W);                                                     \
-            const int ih = (int)((i / W) % H);                                               \
-            const long long nc = i / ((long long)H * W);                                     \
-            const long long base = nc * OH * OW;                                             \
-            int oh0, oh1, ow0, ow1;                                                          \
-            windows_containing(ih, kh, sh, ph, OH, &oh0, &oh1);                              \
-            windows_containing(iw, kw, sw, pw, OW, &ow0, &ow1);                              \
+            INPUT_PIXEL_WINDOWS(i)                                                           \
             T sum = (T)0;                                                                    \
             for (int oh = oh0; oh < oh1; ++oh)                                               \
                 for (int ow = ow0; ow < ow1; ++ow) sum += gy[base + (long long)oh * OW + ow]; \

@@ -32,35 +32,28 @@
 // through shared memory `sh` (>= 32 entries). Every warp then reduces the same partials in
 // the same order, so all threads get the identical result without a broadcast step. The
 // leading __syncthreads keeps a previous reduction's readers of `sh` from being overwritten.
-#define DEFINE_REDUCTIONS(T)                                                          \
-    __device__ __forceinline__ T warp_sum(T v) {                                      \
-        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL_MASK, v, o);       \
+__device__ __forceinline__ float dl_add(float a, float b) { return a + b; }
+__device__ __forceinline__ double dl_add(double a, double b) { return a + b; }
+
+#define DEFINE_REDUCTION(T, NAME, COMBINE, IDENTITY)                                  \
+    __device__ __forceinline__ T warp_##NAME(T v) {                                   \
+        for (int o = 16; o > 0; o >>= 1) v = COMBINE(v, __shfl_xor_sync(FULL_MASK, v, o)); \
         return v;                                                                     \
     }                                                                                 \
-    __device__ __forceinline__ T warp_max(T v) {                                      \
-        for (int o = 16; o > 0; o >>= 1) v = dl_max(v, __shfl_xor_sync(FULL_MASK, v, o)); \
-        return v;                                                                     \
-    }                                                                                 \
-    __device__ __forceinline__ T group_sum(T v, T* sh, bool warp_per_row) {           \
-        v = warp_sum(v);                                                              \
+    __device__ __forceinline__ T group_##NAME(T v, T* sh, bool warp_per_row) {        \
+        v = warp_##NAME(v);                                                           \
         if (warp_per_row) return v;                                                   \
         const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;                    \
         const int nwarps = blockDim.x >> 5;                                           \
         __syncthreads();                                                              \
         if (lane == 0) sh[wid] = v;                                                   \
         __syncthreads();                                                              \
-        return warp_sum(lane < nwarps ? sh[lane] : (T)0);                             \
-    }                                                                                 \
-    __device__ __forceinline__ T group_max(T v, T* sh, bool warp_per_row) {           \
-        v = warp_max(v);                                                              \
-        if (warp_per_row) return v;                                                   \
-        const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;                    \
-        const int nwarps = blockDim.x >> 5;                                           \
-        __syncthreads();                                                              \
-        if (lane == 0) sh[wid] = v;                                                   \
-        __syncthreads();                                                              \
-        return warp_max(lane < nwarps ? sh[lane] : dl_neg_inf((T)0));                 \
+        return warp_##NAME(lane < nwarps ? sh[lane] : IDENTITY);                      \
     }
+
+#define DEFINE_REDUCTIONS(T)                        \
+    DEFINE_REDUCTION(T, sum, dl_add, (T)0)          \
+    DEFINE_REDUCTION(T, max, dl_max, dl_neg_inf((T)0))
 
 DEFINE_REDUCTIONS(float)
 DEFINE_REDUCTIONS(double)
@@ -87,59 +80,47 @@ DEFINE_REDUCTIONS(double)
     s = group_sum(s, sh, wpr);                                             \
     const T log_s = dl_log(s);
 
-#define DEFINE_SOFTMAX_KERNELS(T, SFX)                                                      \
-    extern "C" __global__ void softmax_forward_##SFX(const T* __restrict__ x,               \
-                                                     T* __restrict__ y, long long rows,     \
-                                                     int cols, int warp_per_row) {          \
+// A forward row kernel x -> y: OUT is y[c] given the row's max m and sum s of exp(x - m).
+#define DEFINE_ROW_FORWARD(NAME, T, SFX, OUT)                                                \
+    extern "C" __global__ void NAME##_##SFX(const T* __restrict__ x, T* __restrict__ y,     \
+                                            long long rows, int cols, int warp_per_row) {   \
         __shared__ T sh[32];                                                                \
         ROW_LOOP(row) {                                                                     \
             const T* xr = x + row * cols;                                                   \
             T* yr = y + row * cols;                                                         \
             ROW_MAX_AND_LOGSUM(T, xr)                                                       \
-            const T inv = (T)1 / s;                                                         \
             (void)log_s;                                                                    \
-            for (int c = lane; c < cols; c += group) yr[c] = dl_exp(xr[c] - m) * inv;       \
+            for (int c = lane; c < cols; c += group) yr[c] = OUT;                           \
         }                                                                                   \
-    }                                                                                       \
-    extern "C" __global__ void log_softmax_forward_##SFX(const T* __restrict__ x,           \
-                                                         T* __restrict__ y, long long rows, \
-                                                         int cols, int warp_per_row) {      \
-        __shared__ T sh[32];                                                                \
-        ROW_LOOP(row) {                                                                     \
-            const T* xr = x + row * cols;                                                   \
-            T* yr = y + row * cols;                                                         \
-            ROW_MAX_AND_LOGSUM(T, xr)                                                       \
-            for (int c = lane; c < cols; c += group) yr[c] = (xr[c] - m) - log_s;           \
-        }                                                                                   \
-    }                                                                                       \
-    extern "C" __global__ void softmax_backward_##SFX(const T* __restrict__ y,              \
-                                                      const T* __restrict__ g,              \
-                                                      T* __restrict__ dx, long long rows,   \
-                                                      int cols, int warp_per_row) {         \
+    }
+
+// A backward row kernel (y, g) -> dx: one row reduction red = sum(TERM), then dx[i] = OUT,
+// where i = off + c indexes the row's elements.
+#define DEFINE_ROW_BACKWARD(NAME, T, SFX, TERM, OUT)                                        \
+    extern "C" __global__ void NAME##_##SFX(const T* __restrict__ y, const T* __restrict__ g, \
+                                            T* __restrict__ dx, long long rows, int cols,   \
+                                            int warp_per_row) {                             \
         __shared__ T sh[32];                                                                \
         ROW_LOOP(row) {                                                                     \
             const long long off = row * cols;                                               \
-            T dot = (T)0;                                                                   \
-            for (int c = lane; c < cols; c += group) dot += g[off + c] * y[off + c];        \
-            dot = group_sum(dot, sh, wpr);                                                  \
-            for (int c = lane; c < cols; c += group)                                        \
-                dx[off + c] = y[off + c] * (g[off + c] - dot);                              \
+            T red = (T)0;                                                                   \
+            for (int c = lane; c < cols; c += group) {                                      \
+                const long long i = off + c;                                                \
+                red += TERM;                                                                \
+            }                                                                               \
+            red = group_sum(red, sh, wpr);                                                  \
+            for (int c = lane; c < cols; c += group) {                                      \
+                const long long i = off + c;                                                \
+                dx[i] = OUT;                                                                \
+            }                                                                               \
         }                                                                                   \
-    }                                                                                       \
-    extern "C" __global__ void log_softmax_backward_##SFX(const T* __restrict__ y,          \
-                                                          const T* __restrict__ g,          \
-                                                          T* __restrict__ dx, long long rows, \
-                                                          int cols, int warp_per_row) {     \
-        __shared__ T sh[32];                                                                \
-        ROW_LOOP(row) {                                                                     \
-            const long long off = row * cols;                                               \
-            T gs = (T)0;                                                                    \
-            for (int c = lane; c < cols; c += group) gs += g[off + c];                      \
-            gs = group_sum(gs, sh, wpr);                                                    \
-            for (int c = lane; c < cols; c += group)                                        \
-                dx[off + c] = g[off + c] - dl_exp(y[off + c]) * gs;                         \
-        }                                                                                   \
-    }                                                                                       \
+    }
+
+#define DEFINE_SOFTMAX_KERNELS(T, SFX)                                                      \
+    DEFINE_ROW_FORWARD(softmax_forward, T, SFX, dl_exp(xr[c] - m) * ((T)1 / s))             \
+    DEFINE_ROW_FORWARD(log_softmax_forward, T, SFX, (xr[c] - m) - log_s)                    \
+    DEFINE_ROW_BACKWARD(softmax_backward, T, SFX, g[i] * y[i], y[i] * (g[i] - red))         \
+    DEFINE_ROW_BACKWARD(log_softmax_backward, T, SFX, g[i], g[i] - dl_exp(y[i]) * red)      \
     extern "C" __global__ void cross_entropy_forward_##SFX(                                 \
         const T* __restrict__ x, const long long* __restrict__ target, T* __restrict__ loss, \
         T* __restrict__ logp, long long rows, int cols, int warp_per_row) {                 \

@@ -97,7 +97,27 @@ def _rows(x, axis: int):
     return x.reshape(-1, x.shape[-1]) if x.ndim >= 1 and axis in (-1, x.ndim - 1) else None
 
 
-class Softmax(Function):
+class _RowKernels(Function):
+    """Softmax and LogSoftmax on the GPU: the kernels take 2-D rows over the last axis, so any
+    other axis declines and the generic path runs. ``gpu_names`` = (forward, backward) launchers."""
+
+    gpu_names: tuple[str, str] = ("", "")
+
+    def forward_gpu(self, x, axis: int = -1):
+        rows = _rows(x, axis)
+        if rows is None:
+            return NotImplemented
+        self.axis = axis
+        self.y = getattr(gpu_softmax, self.gpu_names[0])(rows).reshape(x.shape)
+        return self.y
+
+    def backward_gpu(self, g):
+        return (getattr(gpu_softmax, self.gpu_names[1])(_rows(self.y, self.axis), _rows(g, self.axis)).reshape(g.shape),)
+
+
+class Softmax(_RowKernels):
+    gpu_names = ("softmax", "softmax_backward")
+
     def forward(self, x, axis: int = -1):
         self.axis = axis
         e = get_array_module(x).exp(x - x.max(axis=axis, keepdims=True))
@@ -107,19 +127,10 @@ class Softmax(Function):
     def backward(self, g):
         return (self.y * (g - (g * self.y).sum(axis=self.axis, keepdims=True)),)
 
-    def forward_gpu(self, x, axis: int = -1):
-        rows = _rows(x, axis)
-        if rows is None:  # the kernels reduce over the last axis only
-            return NotImplemented
-        self.axis = axis
-        self.y = gpu_softmax.softmax(rows).reshape(x.shape)
-        return self.y
 
-    def backward_gpu(self, g):
-        return (gpu_softmax.softmax_backward(_rows(self.y, self.axis), _rows(g, self.axis)).reshape(g.shape),)
+class LogSoftmax(_RowKernels):
+    gpu_names = ("log_softmax", "log_softmax_backward")
 
-
-class LogSoftmax(Function):
     def forward(self, x, axis: int = -1):
         self.axis = axis
         self.y = log_softmax_array(x, axis)
@@ -127,17 +138,6 @@ class LogSoftmax(Function):
 
     def backward(self, g):
         return (g - get_array_module(g).exp(self.y) * g.sum(axis=self.axis, keepdims=True),)
-
-    def forward_gpu(self, x, axis: int = -1):
-        rows = _rows(x, axis)
-        if rows is None:
-            return NotImplemented
-        self.axis = axis
-        self.y = gpu_softmax.log_softmax(rows).reshape(x.shape)
-        return self.y
-
-    def backward_gpu(self, g):
-        return (gpu_softmax.log_softmax_backward(_rows(self.y, self.axis), _rows(g, self.axis)).reshape(g.shape),)
 
 
 def log_softmax_array(x: Any, axis: int = -1) -> Any:
