@@ -254,6 +254,10 @@ CASES: list[OpCase] = [
     _pool_case("avgpool-3s2p1", (2, 2, 7, 6), "avg", 3, stride=2, padding=1),
     _pool_case("avgpool-ceil-nopad", (1, 2, 7, 6), "avg", 3, stride=2, padding=1, ceil_mode=True,
                count_include_pad=False),
+    *[OpCase(f"pad-{mode}", lambda: [nonzero((2, 2, 4, 5), 18)], (lambda x, mode=mode: F.pad(x, (2, 1, 1, 3), mode=mode)),
+             (lambda x, np_mode=np_mode: np.pad(x, ((0, 0), (0, 0), (1, 3), (2, 1)), mode=np_mode)))
+      for mode, np_mode in (("constant", "constant"), ("reflect", "reflect"), ("replicate", "edge"),
+                            ("circular", "wrap"))],
     OpCase("adaptive_avg", lambda: [distinct((2, 2, 7, 5), 16)], lambda x: F.adaptive_avg_pool2d(x, (3, 2)),
            lambda x: adaptive_pool_ref(x, "avg", (3, 2))),
     OpCase("adaptive_max", lambda: [distinct((2, 2, 5, 7), 17)], lambda x: F.adaptive_max_pool2d(x, (2, 3)),

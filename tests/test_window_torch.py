@@ -64,8 +64,6 @@ def test_conv_layers_match_torch_shapes_and_errors():
     assert nn.Conv1d(2, 3, 3, padding=1)(dlcore.zeros(5, 2, 9)).shape == (5, 3, 9)
     with pytest.raises(ValueError, match="divisible by groups"):
         nn.Conv2d(4, 6, 3, groups=4)
-    with pytest.raises(NotImplementedError, match="padding_mode='reflect'"):
-        nn.Conv2d(1, 1, 3, padding_mode="reflect")
     with pytest.raises(ValueError, match="padding_mode in"):
         nn.Conv2d(1, 1, 3, padding_mode="mirror")
     with pytest.raises(ShapeError, match=r"4 channels \(2 per group x 2 groups\)"):
@@ -163,3 +161,42 @@ def test_pool_argument_errors():
         F.adaptive_avg_pool2d(x, (1, 2, 3))
     with pytest.raises(ValueError, match="output_size >= 1"):
         F.adaptive_max_pool2d(x, 0)
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("dims,padding", [(2, 1), (2, (2, 1)), (2, "same"), (1, 2), (1, "same")])
+def test_conv_padding_modes_match_torch(mode, dims, padding):
+    cls, tcls = (nn.Conv2d, torch.nn.Conv2d) if dims == 2 else (nn.Conv1d, torch.nn.Conv1d)
+    kw = dict(in_channels=2, out_channels=3, kernel_size=3 if dims == 2 else 4, padding=padding, padding_mode=mode)
+    ours, theirs = cls(**kw), tcls(**kw).double()
+    with torch.no_grad():
+        theirs.weight.copy_(torch.tensor(ours.weight.numpy()))
+        theirs.bias.copy_(torch.tensor(ours.bias.numpy() + 0.5))
+    ours.bias.array[...] += 0.5
+    x = np.random.default_rng(5).standard_normal((2, 2, 6, 5) if dims == 2 else (2, 2, 7))
+    ours.weight.array = ours.weight.array.astype(np.float64)
+    ours.bias.array = ours.bias.array.astype(np.float64)
+    _both(lambda x: ours(x), lambda x: theirs(x), x)
+    assert (mode != "zeros") == ("padding_mode" in repr(ours))
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("shape,pads", [((2, 3, 5, 4), (1, 2, 3, 0)), ((2, 3, 6), (2, 3)), ((1, 2, 4, 5), (0, 0, 2, 1))])
+def test_pad_matches_torch(mode, shape, pads):
+    x = np.random.default_rng(6).standard_normal(shape)
+    _both(lambda x: F.pad(x, pads, mode=mode), lambda x: torch.nn.functional.pad(x, pads, mode=mode), x)
+
+
+def test_pad_value_and_errors():
+    x = np.random.default_rng(7).standard_normal((1, 2, 3))
+    _both(lambda x: F.pad(x, (1, 1, 2, 0), value=-2.5), lambda x: torch.nn.functional.pad(x, (1, 1, 2, 0), value=-2.5), x)
+    with pytest.raises(ValueError, match="mode in"):
+        F.pad(dlcore.tensor(x), (1, 1), mode="mirror")
+    with pytest.raises(ValueError, match="needs pads <"):
+        F.pad(dlcore.tensor(x), (3, 0), mode="reflect")
+    with pytest.raises(ValueError, match="negative"):
+        F.pad(dlcore.tensor(x), (-1, 0))
+    with pytest.raises(ShapeError, match="pairs"):
+        F.pad(dlcore.tensor(x), (1, 1, 1, 1, 1, 1, 1, 1))
+    with pytest.raises(ValueError, match="even-length"):
+        F.pad(dlcore.tensor(x), (1,))

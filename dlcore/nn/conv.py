@@ -17,6 +17,7 @@ import numpy as np
 from ..backend import default_device, default_dtype, to_device
 from ..errors import ShapeError, shape_str
 from ..functional.conv import conv1d, conv2d
+from ..functional.pad import pad
 from ..functional.window import ntuple, padding4
 from ..tensor import Tensor
 from .init import initial_weight
@@ -24,7 +25,7 @@ from .module import Module, Parameter
 
 __all__ = ["Conv1d", "Conv2d"]
 
-#: PyTorch's padding modes; dlcore implements "zeros" and raises a clear error for the others.
+#: PyTorch's padding modes: "zeros" pads inside the conv, the others pad the input with F.pad first.
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
@@ -50,21 +51,19 @@ class _ConvNd(Module):
                              f"divisible by groups ({groups})")
         if padding_mode not in PADDING_MODES:
             raise ValueError(f"{op} expected padding_mode in {PADDING_MODES}, got {padding_mode!r}")
-        if padding_mode != "zeros":
-            raise NotImplementedError(f"{op}: padding_mode={padding_mode!r} is not supported by dlcore; only "
-                                      "'zeros' is (pad the input yourself first)")
         self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), groups
         self.padding_mode = padding_mode
         self.kernel_size = ntuple(kernel_size, n, "kernel_size", op, 1)
         self.stride = ntuple(stride, n, "stride", op, 1)
         self.dilation = ntuple(dilation, n, "dilation", op, 1)
-        if n == 2:
-            padding4(padding, self.kernel_size, self.stride, self.dilation, op)  # validate now
-        elif not isinstance(padding, str):
-            ntuple(padding, 1, "padding", op, 0)
-        else:
-            padding4(padding, (1,) + self.kernel_size, (1,) + self.stride, (1,) + self.dilation, op)
+        if n == 1 and not isinstance(padding, str):
+            padding = ntuple(padding, 1, "padding", op, 0)[0]
+        lead = () if n == 2 else (1,)  # conv1d runs as conv2d over (N, C, 1, L)
+        pad4 = padding4(padding if n == 2 or isinstance(padding, str) else (0, padding), lead + self.kernel_size,
+                        lead + self.stride, lead + self.dilation, op)  # validated once, here
         self.padding = padding
+        # non-zero padding modes pad the input first, as PyTorch does: F.pad takes (left, right, top, bottom)
+        self._mode_pad = (pad4[2], pad4[3]) + ((pad4[0], pad4[1]) if n == 2 else ())
         dev = default_device()
         shape = (self.out_channels, self.in_channels // groups) + self.kernel_size
         self.weight = Parameter(to_device(initial_weight(shape, init, std), dev))
@@ -96,13 +95,23 @@ class _ConvNd(Module):
             text += f", dilation={self.dilation}"
         if self.groups != 1:
             text += f", groups={self.groups}"
+        if self.padding_mode != "zeros":
+            text += f", padding_mode={self.padding_mode!r}"
         return text + f", bias={self.bias is not None}"
+
+
+    def _padded(self, x: Tensor) -> tuple[Tensor, Any]:
+        """The input and the padding to give the conv: padded here first for a non-zero padding_mode."""
+        if self.padding_mode == "zeros":
+            return x, self.padding
+        return pad(x, self._mode_pad, mode=self.padding_mode), 0
 
 
 class Conv2d(_ConvNd):
     """2-D convolution layer (cross-correlation, as in PyTorch): weight (out, in / groups, KH, KW), bias (out,).
 
-    ``padding`` is an int, a pair, "same" or "valid"; ``padding_mode`` must be "zeros";
+    ``padding`` is an int, a pair, "same" or "valid"; ``padding_mode`` is "zeros", "reflect",
+    "replicate" or "circular";
     ``init`` is "he" (default, for ReLU nets), "xavier" or "normal" (with ``std``); the bias
     starts at zero.
     """
@@ -111,8 +120,8 @@ class Conv2d(_ConvNd):
 
     def forward(self, x: Tensor) -> Tensor:
         self._check_input(x)
-        return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
-                      layer=self.name)
+        x, padding = self._padded(x)
+        return conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups, layer=self.name)
 
 
 class Conv1d(_ConvNd):
@@ -122,5 +131,6 @@ class Conv1d(_ConvNd):
 
     def forward(self, x: Tensor) -> Tensor:
         self._check_input(x)
-        return conv1d(x, self.weight, self.bias, self.stride[0], self.padding, self.dilation[0], self.groups,
+        x, padding = self._padded(x)
+        return conv1d(x, self.weight, self.bias, self.stride[0], padding, self.dilation[0], self.groups,
                       layer=self.name)
