@@ -18,11 +18,14 @@ How the CPU path is laid out (measured on the 64x32x28x28 / 64x32x3x3 case, see
 * im2col writes ``cols`` with shape ``(C, KH, KW, N, OH, OW)``: a small Python loop over the
   KH*KW kernel offsets copies one strided slice of the padded input per offset, so the inner
   copies run over long contiguous rows instead of 3x3 windows.
-* forward is one GEMM ``(F, C*KH*KW) @ (C*KH*KW, N*OH*OW)`` followed by a transpose to NCHW
-  (the bias is added during that transpose, so it costs no extra pass).
-* backward is two GEMMs on the same layout (``dW = G @ cols.T`` and ``dcols = W.T @ G`` with
-  ``G`` of shape ``(F, N*OH*OW)``) and col2im, again a loop over the KH*KW offsets doing
-  vectorised slice-adds.
+* forward is one GEMM ``(F, C*KH*KW) @ (C*KH*KW, N*OH*OW)`` per group (one batched matmul over
+  the groups) followed by a transpose to NCHW (the bias is added during that transpose, so it
+  costs no extra pass).
+* backward is two GEMMs per group on the same layout (``dW = G @ cols.T`` and
+  ``dcols = W.T @ G`` with ``G`` of shape ``(F, N*OH*OW)``) and col2im, again a loop over the
+  KH*KW offsets doing vectorised slice-adds.
+* The CPU algorithm is picked in one place, :func:`cpu_algorithm`, from the table
+  :data:`CPU_ALGORITHMS` of (forward, backward) pairs; another algorithm registers there.
 * The big temporaries (``cols``, ``dcols``, the transposed gradient) come from a small pool of
   recycled buffers, because first-touch page faults on fresh 50 MB arrays cost as much as the
   copy itself.
@@ -44,16 +47,14 @@ from .window import (
     check_nchw,
     check_window,
     col2im,
-    conv_output_size,
     im2col,
     ntuple,
     pad,
     padding4,
-    same_padding,
     unpad,
 )
 
-__all__ = ["conv1d", "conv2d", "Conv2d", "conv_output_size", "same_padding", "CPU_ALGORITHMS"]
+__all__ = ["conv1d", "conv2d", "Conv2d", "CPU_ALGORITHMS"]
 
 
 # --------------------------------------------------------------------------- CPU algorithm: im2col + GEMM
