@@ -170,26 +170,50 @@ class Conv2d(Function):
 
 
 # --------------------------------------------------------------------------- public functions
-def _check_conv_args(op: str, xd: Any, wd: Any, bias: Any, groups: Any) -> int:
+def _check_conv_args(op: str, xd: Any, wd: Any, bias: Any, groups: Any, spatial: int) -> int:
     """Check the arrays of a conv call against each other; returns ``groups`` as an int."""
-    check_nchw(op, xd)
-    if wd.ndim != 4:
-        raise ShapeError(f"{op} expected a 4-D weight (out_channels, in_channels, KH, KW), got {shape_str(wd.shape)}")
+    check_nchw(op, xd, spatial)
+    if wd.ndim != spatial + 2:
+        dims = "KH, KW" if spatial == 2 else "K"
+        raise ShapeError(f"{op} expected a {spatial + 2}-D weight (out_channels, in_channels, {dims}), "
+                         f"got {shape_str(wd.shape)}")
     (groups,) = ntuple(groups, 1, "groups", op, 1)
-    F, Cg, kh, kw = wd.shape
+    F, Cg = wd.shape[:2]
     if F % groups:
         raise ValueError(f"{op} expected out_channels ({F}) divisible by groups ({groups})")
     if xd.shape[1] != Cg * groups:
         per = f" ({Cg} per group x {groups} groups)" if groups > 1 else ""
-        raise ShapeError(
-            f"{op} expected input with {Cg * groups} channels{per} (N, {Cg * groups}, H, W) to match weight "
-            f"{shape_str(wd.shape)}, got {shape_str(xd.shape)}"
-        )
+        layout = "H, W" if spatial == 2 else "L"
+        raise ShapeError(f"{op} expected input with {Cg * groups} channels{per} (N, {Cg * groups}, {layout}), "
+                         f"got {shape_str(xd.shape)} (weight {shape_str(wd.shape)})")
     if bias is not None and tuple(bias.array.shape) != (F,):
         raise ShapeError(f"{op} expected bias of shape ({F},) for {F} filters, got {shape_str(bias.array.shape)}")
     if xd.dtype != wd.dtype:
         raise DTypeError(f"{op} expected input and weight of one dtype, got {xd.dtype} and {wd.dtype}")
     return groups
+
+
+def _conv(op: str, x: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: Any,
+          spatial: int) -> Tensor:
+    """The one checked entry of conv1d and conv2d: every argument is checked here, once.
+
+    A 1-D convolution runs as a 2-D one over an (N, C, 1, L) view.
+    """
+    x, weight, bias = (None if t is None else as_tensor(t) for t in (x, weight, bias))
+    groups = _check_conv_args(op, x.array, weight.array, bias, groups, spatial)
+    lead = () if spatial == 2 else (1,)
+    kernel = lead + tuple(weight.shape[2:])
+    stride = lead + ntuple(stride, spatial, "stride", op, 1)
+    dilation = lead + ntuple(dilation, spatial, "dilation", op, 1)
+    if spatial == 1 and not isinstance(padding, str):
+        padding = (0, ntuple(padding, 1, "padding", op, 0)[0])
+    pad4 = padding4(padding, kernel, stride, dilation, op)
+    if spatial == 1:
+        x = x.reshape(x.shape[0], x.shape[1], 1, x.shape[2])
+        weight = weight.reshape(weight.shape[0], weight.shape[1], 1, weight.shape[2])
+    check_window(op, x.shape, kernel, pad4, dilation)
+    y = Conv2d.apply(x, weight, bias, window=Window.of(x.shape, kernel, stride, pad4, dilation), groups=groups)
+    return y if spatial == 2 else y.reshape(y.shape[0], y.shape[1], y.shape[3])
 
 
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple = 1,
@@ -221,17 +245,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | 
     >>> conv2d(dlcore.ones(1, 2, 5, 5), dlcore.ones(3, 2, 3, 3), stride=2).shape
     (1, 3, 2, 2)
     """
-    op = layer or "conv2d"
-    x, weight, bias = (None if t is None else as_tensor(t) for t in (x, weight, bias))
-    xd, wd = x.array, weight.array
-    groups = _check_conv_args(op, xd, wd, bias, groups)
-    kernel = tuple(wd.shape[2:])
-    stride = ntuple(stride, 2, "stride", op, 1)
-    dilation = ntuple(dilation, 2, "dilation", op, 1)
-    pad4 = padding4(padding, kernel, stride, dilation, op)
-    check_window(op, xd.shape, kernel, pad4, dilation)
-    win = Window.of(xd.shape, kernel, stride, pad4, dilation)
-    return Conv2d.apply(x, weight, bias, window=win, groups=groups)
+    return _conv(layer or "conv2d", x, weight, bias, stride, padding, dilation, groups, 2)
 
 
 def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple = 1,
@@ -245,19 +259,4 @@ def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | 
     >>> conv1d(dlcore.ones(1, 1, 5), dlcore.ones(1, 1, 3), padding=1).tolist()
     [[[2.0, 3.0, 3.0, 3.0, 2.0]]]
     """
-    op = layer or "conv1d"
-    x, weight = as_tensor(x), as_tensor(weight)
-    if x.ndim != 3:
-        hint = ": add a batch dimension, e.g. x.reshape(1, *x.shape)" if x.ndim == 2 else ""
-        raise ShapeError(f"{op} expected a 3-D input (N, C, L), got {shape_str(x.shape)}{hint}")
-    if weight.ndim != 3:
-        raise ShapeError(f"{op} expected a 3-D weight (out_channels, in_channels, K), got {shape_str(weight.shape)}")
-    (s,) = ntuple(stride, 1, "stride", op, 1)
-    (d,) = ntuple(dilation, 1, "dilation", op, 1)
-    if not isinstance(padding, str):
-        (p,) = ntuple(padding, 1, "padding", op, 0)
-        padding = (0, p)
-    N, C, L = x.shape
-    y = conv2d(x.reshape(N, C, 1, L), weight.reshape(*weight.shape[:2], 1, weight.shape[2]), bias,
-               (1, s), padding, (1, d), groups, layer=op)
-    return y.reshape(y.shape[0], y.shape[1], y.shape[3])
+    return _conv(layer or "conv1d", x, weight, bias, stride, padding, dilation, groups, 1)

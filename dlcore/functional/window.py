@@ -185,11 +185,12 @@ class Window:
 
 
 # --------------------------------------------------------------------------- checks
-def check_nchw(op: str, x: Any) -> None:
-    """A non-empty 4-D floating-point (N, C, H, W) array, else ShapeError / DTypeError."""
-    if x.ndim != 4:
-        hint = ": add a batch dimension, e.g. x.reshape(1, *x.shape)" if x.ndim == 3 else ""
-        raise ShapeError(f"{op} expected a 4-D input (N, C, H, W), got {shape_str(x.shape)}{hint}")
+def check_nchw(op: str, x: Any, spatial: int = 2) -> None:
+    """A non-empty floating-point (N, C, H, W) array (``spatial=1``: (N, C, L)), else ShapeError / DTypeError."""
+    layout = "(N, C, H, W)" if spatial == 2 else "(N, C, L)"
+    if x.ndim != spatial + 2:
+        hint = ": add a batch dimension, e.g. x.reshape(1, *x.shape)" if x.ndim == spatial + 1 else ""
+        raise ShapeError(f"{op} expected a {spatial + 2}-D input {layout}, got {shape_str(x.shape)}{hint}")
     if x.dtype.kind != "f":
         raise DTypeError(f"{op} expected a floating-point input, got dtype {x.dtype}: convert with .float()")
     if x.shape[0] == 0:

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from ..backend import default_device, default_dtype, to_device
-from ..errors import ShapeError, shape_str
 from ..functional.conv import conv1d, conv2d
 from ..functional.pad import pad
 from ..functional.window import ntuple, padding4
@@ -76,17 +75,6 @@ class _ConvNd(Module):
     def name(self) -> str:
         return f"{type(self).__name__}({self.in_channels}→{self.out_channels}, k={_fmt(self.kernel_size)})"
 
-    def _check_input(self, x: Tensor) -> None:
-        n, c = self.dims, self.in_channels
-        layout = "(N, C, H, W)" if n == 2 else "(N, C, L)"
-        if x.ndim != n + 2:
-            hint = ": add a batch dimension, e.g. x.reshape(1, *x.shape)" if x.ndim == n + 1 else ""
-            raise ShapeError(f"{self.name} expected a {n + 2}-D input {layout.replace('C', str(c))}, "
-                             f"got {shape_str(x.shape)}{hint}")
-        if x.shape[1] != c:
-            raise ShapeError(f"{self.name} expected input with {c} channels {layout.replace('C', str(c))}, "
-                             f"got {shape_str(x.shape)}")
-
     def extra_repr(self) -> str:
         text = f"{self.in_channels}→{self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         if self.padding != 0:
@@ -119,7 +107,6 @@ class Conv2d(_ConvNd):
     dims = 2
 
     def forward(self, x: Tensor) -> Tensor:
-        self._check_input(x)
         x, padding = self._padded(x)
         return conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups, layer=self.name)
 
@@ -130,7 +117,6 @@ class Conv1d(_ConvNd):
     dims = 1
 
     def forward(self, x: Tensor) -> Tensor:
-        self._check_input(x)
         x, padding = self._padded(x)
         return conv1d(x, self.weight, self.bias, self.stride[0], padding, self.dilation[0], self.groups,
                       layer=self.name)
