@@ -222,6 +222,13 @@ def test_kernel_source_is_the_prelude_then_the_file():
         loader.kernel_source("gemm")
 
 
+def test_kernel_source_reads_another_copy_of_the_kernels(tmp_path):
+    for name in (*loader.KERNEL_FILES, loader.PRELUDE):
+        (tmp_path / name).write_text((loader.kernel_dir() / name).read_text().replace("dl_exp", "dl_exp_copy"))
+    text = loader.kernel_source("activation", directory=tmp_path)
+    assert "dl_exp_copy" in text and text.startswith((tmp_path / loader.PRELUDE).read_text())
+
+
 def test_shared_helpers_are_defined_once_in_the_prelude():
     for filename in loader.KERNEL_FILES:
         code = _strip_comments(loader.raw_source(filename))

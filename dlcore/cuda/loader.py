@@ -81,20 +81,21 @@ def _filename(file_stem: str) -> str:
     return name
 
 
-def raw_source(file_stem: str) -> str:
+def raw_source(file_stem: str, directory: str | Path | None = None) -> str:
     """The text of ``kernels/<file_stem>.cu`` alone, as written (no prelude)."""
-    return (kernel_dir() / _filename(file_stem)).read_text(encoding="utf-8")
+    return (Path(directory or kernel_dir()) / _filename(file_stem)).read_text(encoding="utf-8")
 
 
-def kernel_source(file_stem: str) -> str:
+def kernel_source(file_stem: str, directory: str | Path | None = None) -> str:
     """The exact full source NVRTC compiles for ``kernels/<file_stem>.cu``: the prelude, then the file.
 
     A ``#line`` directive between the two keeps compiler messages pointing at the file's own
-    lines. ``file_stem`` is "softmax" (or "softmax.cu").
+    lines. ``file_stem`` is "softmax" (or "softmax.cu"). ``directory`` reads the prelude and the
+    file from another copy of ``kernels/`` (say, a mutated one); default :func:`kernel_dir`.
     """
     name = _filename(file_stem)
-    prelude = (kernel_dir() / PRELUDE).read_text(encoding="utf-8")
-    return f'{prelude}\n#line 1 "kernels/{name}"\n{raw_source(name)}'
+    prelude = (Path(directory or kernel_dir()) / PRELUDE).read_text(encoding="utf-8")
+    return f'{prelude}\n#line 1 "kernels/{name}"\n{raw_source(name, directory)}'
 
 
 # --------------------------------------------------------------------------- compile + cache
