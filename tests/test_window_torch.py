@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import dlcore
 import dlcore.functional as F
 import dlcore.nn as nn
 from dlcore.errors import ShapeError
+from dlcore.functional.window import conv_output_size
 
 torch = pytest.importorskip("torch")
 
@@ -200,3 +203,29 @@ def test_pad_value_and_errors():
         F.pad(dlcore.tensor(x), (1, 1, 1, 1, 1, 1, 1, 1))
     with pytest.raises(ValueError, match="even-length"):
         F.pad(dlcore.tensor(x), (1,))
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_random_pool_configurations_match_torch(data):
+    """Random kernel / stride / padding / dilation / ceil_mode / count_include_pad against torch."""
+    k = (data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4)))
+    s = (data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4)))
+    p = (data.draw(st.integers(0, k[0] // 2)), data.draw(st.integers(0, k[1] // 2)))
+    d = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
+    ceil = data.draw(st.booleans())
+    H = data.draw(st.integers(max(1, d[0] * (k[0] - 1) + 1 - 2 * p[0]), 10))
+    W = data.draw(st.integers(max(1, d[1] * (k[1] - 1) + 1 - 2 * p[1]), 10))
+    x = _distinct((2, 2, H, W), seed=data.draw(st.integers(0, 99)))
+    kw = dict(kernel_size=k, stride=s, padding=p, ceil_mode=ceil)
+    # a dilated window made only of padding: torch's gradient then lands outside the plane (an
+    # index past it), dlcore's nowhere; both give -inf. Compare only windows with a real tap.
+    for size, kk, ss, pp, dd in zip((H, W), k, s, p, d):
+        n_out = conv_output_size(size, kk, ss, pp, dd, ceil)
+        assume(all(any(0 <= o * ss - pp + j * dd < size for j in range(kk)) for o in range(n_out)))
+    _both(lambda x: F.max_pool2d(x, dilation=d, return_indices=True, **kw),
+          lambda x: torch.nn.functional.max_pool2d(x, dilation=d, return_indices=True, **kw), x)
+    if H + 2 * p[0] >= k[0] and W + 2 * p[1] >= k[1]:
+        cip = data.draw(st.booleans())
+        _both(lambda x: F.avg_pool2d(x, count_include_pad=cip, **kw),
+              lambda x: torch.nn.functional.avg_pool2d(x, count_include_pad=cip, **kw), x)
