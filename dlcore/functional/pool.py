@@ -405,7 +405,9 @@ def max_pool2d(x: Tensor, kernel_size: int | tuple, stride: int | tuple | None =
     pads with -inf (at most half the kernel); ``dilation`` spaces the taps; ``ceil_mode``
     rounds the output size up; ``return_indices`` also returns the int64 flat indices
     ``ih * W + iw`` of the maxima. The gradient goes to the first maximum of each window
-    (row-major), as in PyTorch. ``layer`` names the caller in error messages.
+    (row-major), as in PyTorch; a window whose real values are all -inf sends it to its first
+    real element. A dilated window that holds only padding gives -inf and no gradient (PyTorch
+    gives -inf and an index past the plane). ``layer`` names the caller in error messages.
 
     >>> import dlcore
     >>> y, i = max_pool2d(dlcore.tensor([[[[1.0, 3.0, 2.0]]]]), (1, 2), stride=1, return_indices=True)
