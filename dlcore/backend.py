@@ -297,3 +297,22 @@ def get_rng_state() -> dict:
 def set_rng_state(state: dict) -> None:
     """Restore a state from :func:`get_rng_state`."""
     _np_rng.bit_generator.state = state
+
+
+def erf(a: Any) -> Any:
+    """The error function of a NumPy or CuPy array (SciPy's / CuPy's), keeping its dtype.
+
+    >>> float(erf(np.array([0.0]))[0])
+    0.0
+    """
+    if is_gpu_array(a):
+        from cupyx.scipy.special import erf as gpu_erf
+
+        return gpu_erf(a)
+    try:
+        from scipy.special import erf as cpu_erf
+    except ImportError:  # pragma: no cover - SciPy comes with scikit-learn
+        import math
+
+        return np.vectorize(math.erf, otypes=[a.dtype])(a)
+    return cpu_erf(a).astype(a.dtype, copy=False)

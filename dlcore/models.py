@@ -15,7 +15,7 @@ as PyTorch's does.
 from __future__ import annotations
 
 from . import nn
-from .nn.conv import AvgPool2d, Conv2d, MaxPool2d
+from .nn import AvgPool2d, Conv2d, MaxPool2d
 
 __all__ = ["mnist_cnn", "LeNet5"]
 

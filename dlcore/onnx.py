@@ -70,9 +70,9 @@ def _pair(value: Any) -> list[int]:
 
 def _conv_pads(layer: Any, in_shape: tuple) -> list[int]:
     """ONNX pads [top, left, bottom, right] for a Conv2d layer's padding spec."""
-    from .functional.conv import _padding4  # the one place that interprets conv padding
+    from .functional.window import padding4  # the one place that interprets conv padding
 
-    top, bottom, left, right = _padding4(layer.padding, tuple(layer.kernel_size), tuple(layer.stride),
+    top, bottom, left, right = padding4(layer.padding, tuple(layer.kernel_size), tuple(layer.stride),
                                          tuple(layer.dilation), layer.name if hasattr(layer, "name") else "Conv2d")
     return [top, left, bottom, right]
 

@@ -19,7 +19,7 @@ import dlcore
 import dlcore.functional as F
 import dlcore.nn as nn
 from dlcore.datasets import digits, mnist, playground
-from dlcore.nn.conv import Conv2d, MaxPool2d
+from dlcore.nn import Conv2d, MaxPool2d
 from dlcore.plot import plot_decision_boundary, plot_history, show_feature_maps, show_filters
 from dlcore.preprocessing import train_test_split
 from dlcore.train import evaluate, fit

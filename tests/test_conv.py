@@ -1,4 +1,4 @@
-"""conv2d and nn.Conv2d: naive float64 loop references (forward and backward), finite-difference
+"""conv2d and nn.Conv2d: the float64 reference of tests/op_cases.py (forward and backward), finite-difference
 gradchecks, the lecture examples, "same"/"valid" padding, output shapes and error messages."""
 
 from __future__ import annotations
@@ -8,55 +8,20 @@ import pytest
 from gradcheck import gradcheck
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from op_cases import conv2d_ref, conv2d_ref_grads
 
 import dlcore
-import dlcore.functional.conv as C
+import dlcore.functional.window as window
 from dlcore.backend import to_numpy
 from dlcore.cpu import _BufferPool
 from dlcore.errors import DTypeError, ShapeError
-from dlcore.functional.conv import conv2d, conv_output_size, same_padding
+from dlcore.functional.conv import conv2d
+from dlcore.functional.window import conv_output_size, same_padding
 from dlcore.nn.conv import Conv2d
 
-
-# --------------------------------------------------------------------------- naive references
-def naive_conv2d(x, w, b, stride, pad4, dilation):
-    """Direct loops over every output pixel, float64: y[n,f,i,j] = b[f] + sum w[f,c,u,v] x[n,c,si+du,sj+dv]."""
-    (sh, sw), (dh, dw) = stride, dilation
-    t, bo, l, r = pad4
-    x = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (t, bo), (l, r)))
-    N, Cin, H, W = x.shape
-    F, _, kh, kw = w.shape
-    oh = (H - dh * (kh - 1) - 1) // sh + 1
-    ow = (W - dw * (kw - 1) - 1) // sw + 1
-    y = np.zeros((N, F, oh, ow))
-    for n in range(N):
-        for f in range(F):
-            for i in range(oh):
-                for j in range(ow):
-                    patch = x[n, :, i * sh: i * sh + dh * (kh - 1) + 1: dh, j * sw: j * sw + dw * (kw - 1) + 1: dw]
-                    y[n, f, i, j] = (patch * w[f]).sum() + (b[f] if b is not None else 0.0)
-    return y
-
-
-def naive_conv2d_grads(x, w, g, stride, pad4, dilation):
-    """The gradients of sum(g * naive_conv2d) by explicit loops (each output pixel's vjp)."""
-    (sh, sw), (dh, dw) = stride, dilation
-    t, bo, l, r = pad4
-    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (t, bo), (l, r)))
-    dxp = np.zeros_like(xp)
-    dw_ = np.zeros(w.shape)
-    F, _, kh, kw = w.shape
-    N, _, oh, ow = g.shape
-    for n in range(N):
-        for f in range(F):
-            for i in range(oh):
-                for j in range(ow):
-                    rs = slice(i * sh, i * sh + dh * (kh - 1) + 1, dh)
-                    cs = slice(j * sw, j * sw + dw * (kw - 1) + 1, dw)
-                    dxp[n, :, rs, cs] += g[n, f, i, j] * w[f]
-                    dw_[f] += g[n, f, i, j] * xp[n, :, rs, cs]
-    dx = dxp[:, :, t: xp.shape[2] - bo, l: xp.shape[3] - r]
-    return dx, dw_, g.sum(axis=(0, 2, 3))
+# --------------------------------------------------------------------------- references (tests/op_cases.py)
+naive_conv2d = conv2d_ref  # y[n,f,i,j] = b[f] + sum w[f,c,u,v] x[n,c,si+du,sj+dv], float64
+naive_conv2d_grads = conv2d_ref_grads  # the gradients of sum(g * conv2d_ref)
 
 
 def _t(a, device, requires_grad=False):
@@ -72,7 +37,7 @@ def conv_cases(draw):
     stride = (1, 1) if mode == "same" else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     padding = {"int": draw(st.integers(0, 2)), "pair": (draw(st.integers(0, 2)), draw(st.integers(0, 2))),
                "same": "same", "valid": "valid"}[mode]
-    pad4 = C._padding4(padding, (kh, kw), stride, dil, "test")
+    pad4 = window.padding4(padding, (kh, kw), stride, dil, "test")
     # input at least as large as the dilated kernel after padding; odd sizes are common
     H = draw(st.integers(max(1, dil[0] * (kh - 1) + 1 - pad4[0] - pad4[1]), 9))
     W = draw(st.integers(max(1, dil[1] * (kw - 1) + 1 - pad4[2] - pad4[3]), 9))
@@ -117,7 +82,7 @@ def test_conv2d_device_matches_naive(device):
             xt, wt, bt = _t(x, device, True), _t(w, device, True), _t(b, device, True)
             y = conv2d(xt, wt, bt, stride=stride, padding=padding, dilation=dil)
             assert y.dtype == dtype and y.device.type == device
-            pad4 = C._padding4(padding, (3, 2), stride, dil, "t")
+            pad4 = window.padding4(padding, (3, 2), stride, dil, "t")
             ref = naive_conv2d(x, w, b, stride, pad4, dil)
             np.testing.assert_allclose(y.numpy(), ref, rtol=tol, atol=tol)
             g = rng.standard_normal(ref.shape).astype(dtype)

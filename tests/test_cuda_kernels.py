@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from op_cases import act_grad_ref, act_ref, conv2d_ref, conv2d_ref_grads, log_softmax_ref, pool_ref
 
 import dlcore
 from dlcore.cuda import activation, conv, loader, pool, softmax
@@ -62,27 +63,6 @@ def assert_close(got, ref, dtype, what=""):
 
 
 # --------------------------------------------------------------------------- activations
-def _act_ref(name, x, slope):
-    if name == "relu":
-        return np.maximum(x, 0)
-    if name == "leaky_relu":
-        return np.where(x > 0, x, slope * x)
-    if name == "sigmoid":
-        return 1 / (1 + np.exp(-x))
-    if name == "tanh":
-        return np.tanh(x)
-    return x  # identity
-
-
-def _act_grad_ref(name, x, g, slope):
-    if name == "relu":
-        return g * (x > 0)
-    if name == "leaky_relu":
-        return np.where(x > 0, g, slope * g)
-    y = _act_ref(name, x, slope)
-    return g * y * (1 - y) if name == "sigmoid" else g * (1 - y * y)
-
-
 # (shape, how): "fresh" is 16-byte aligned (vectorised path when size % width == 0), "offset"
 # slices one element off (misaligned: scalar path), "strided" is non-contiguous.
 ACT_CASES = [((1000,), "fresh"), ((7, 13), "fresh"), ((1001,), "offset"), ((6, 20), "strided"), ((4, 8, 8), "fresh")]
@@ -109,17 +89,11 @@ def test_activation_forward_backward(cp, name, shape, how, dtype):
     slope = 0.1
     x, x64 = _act_input(cp, shape, how, dtype, seed=1)
     y = activation.forward(name, x, slope)
-    assert_close(y, _act_ref(name, x64, slope), dtype, f"{name} forward")
+    assert_close(y, act_ref(name, x64, slope), dtype, f"{name} forward")
     g, g64 = _act_input(cp, shape, how, dtype, seed=2)
     saved = x if name in ("relu", "leaky_relu") else y
     dx = activation.backward(name, saved, g, slope)
-    # sigmoid / tanh backward use the saved y, so compare with the reference computed from y
-    if name in ("sigmoid", "tanh"):
-        y64 = y.get().astype(np.float64)
-        ref = g64 * y64 * (1 - y64) if name == "sigmoid" else g64 * (1 - y64 * y64)
-    else:
-        ref = _act_grad_ref(name, x64, g64, slope)
-    assert_close(dx, ref, dtype, f"{name} backward")
+    assert_close(dx, act_grad_ref(name, x64, g64, slope), dtype, f"{name} backward")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -132,23 +106,7 @@ def test_sigmoid_and_tanh_are_stable_at_extremes(cp, dtype):
             assert y[0] == lo and y[1] == hi and (y >= lo).all() and (y <= hi).all()
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(5, 12), (3, 4, 5, 6), (2, 3)])
-@pytest.mark.parametrize("name", activation.BIAS_NAMES)
-def test_bias_act(cp, name, shape, dtype):
-    x, x64 = _on_gpu(cp, _rand(shape, 3), dtype)
-    b, b64 = _on_gpu(cp, _rand((shape[1],), 4), dtype)
-    y = activation.bias_act(x, b, name, 0.2)
-    z = x64 + b64.reshape((1, -1) + (1,) * (len(shape) - 2))
-    assert_close(y, _act_ref(name, z, 0.2), dtype, f"bias_{name}")
-
-
 # --------------------------------------------------------------------------- softmax / CE
-def _log_softmax_ref(x):
-    m = x.max(axis=1, keepdims=True)
-    return (x - m) - np.log(np.exp(x - m).sum(axis=1, keepdims=True))
-
-
 # (rows, cols): warp per row (<= 1024 cols), several rows per block and a partial block,
 # one block per row (> 1024 cols), a single element.
 SOFTMAX_SHAPES = [(5, 7), (70, 33), (3, 1500), (2, 4099), (1, 1), (9, 1024), (4, 1025)]
@@ -159,7 +117,7 @@ SOFTMAX_SHAPES = [(5, 7), (70, 33), (3, 1500), (2, 4099), (1, 1), (9, 1024), (4,
 def test_softmax_and_log_softmax(cp, shape, dtype):
     x, x64 = _on_gpu(cp, _rand(shape, 5, scale=4.0), dtype)
     g, g64 = _on_gpu(cp, _rand(shape, 6), dtype)
-    ls_ref = _log_softmax_ref(x64)
+    ls_ref = log_softmax_ref(x64)
     sm_ref = np.exp(ls_ref)
 
     y = softmax.softmax(x)
@@ -179,8 +137,8 @@ def test_softmax_and_log_softmax(cp, shape, dtype):
 def test_softmax_is_stable_for_large_logits(cp, dtype):
     x64 = np.array([[1000.0, -1000.0, 999.0], [-1e4, -1e4 + 1.0, -1e4 + 2.0]])
     x, x64 = _on_gpu(cp, x64, dtype)
-    assert_close(softmax.softmax(x), np.exp(_log_softmax_ref(x64)), dtype, "softmax large")
-    assert_close(softmax.log_softmax(x), _log_softmax_ref(x64), dtype, "log_softmax large")
+    assert_close(softmax.softmax(x), np.exp(log_softmax_ref(x64)), dtype, "softmax large")
+    assert_close(softmax.log_softmax(x), log_softmax_ref(x64), dtype, "log_softmax large")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -191,7 +149,7 @@ def test_cross_entropy(cp, shape, dtype):
     t_np = np.random.default_rng(8).integers(0, cols, size=rows)
     t = cp.asarray(t_np.astype(np.int64))
     loss, logp = softmax.cross_entropy_forward(x, t)
-    ls_ref = _log_softmax_ref(x64)
+    ls_ref = log_softmax_ref(x64)
     assert_close(logp, ls_ref, dtype, "CE log_probs")
     assert_close(loss, -ls_ref[np.arange(rows), t_np], dtype, "CE loss")
 
@@ -216,35 +174,10 @@ def test_cross_entropy_out_of_range_target_gives_nan_not_a_bad_read(cp):
 
 # --------------------------------------------------------------------------- conv2d
 def _conv_ref(x, w, b, stride, padding, dilation):
-    """Direct float64 convolution and, given grad_out, its exact gradients."""
-    N, C, H, W = x.shape
-    K, _, kh, kw = w.shape
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    OH = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    OW = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-
-    def window(i, j):
-        return (slice(None), slice(None),
-                slice(i * dh, i * dh + sh * (OH - 1) + 1, sh), slice(j * dw, j * dw + sw * (OW - 1) + 1, sw))
-
-    y = np.zeros((N, K, OH, OW))
-    for i in range(kh):
-        for j in range(kw):
-            y += np.einsum("nchw,kc->nkhw", xp[window(i, j)], w[:, :, i, j])
-    if b is not None:
-        y += b.reshape(1, K, 1, 1)
-
-    def grads(go):
-        dxp = np.zeros_like(xp)
-        dwr = np.zeros_like(w)
-        for i in range(kh):
-            for j in range(kw):
-                dwr[:, :, i, j] = np.einsum("nkhw,nchw->kc", go, xp[window(i, j)])
-                dxp[window(i, j)] += np.einsum("nkhw,kc->nchw", go, w[:, :, i, j])
-        return dxp[:, :, ph:ph + H, pw:pw + W], dwr, go.sum(axis=(0, 2, 3))
-
-    return y, grads
+    """op_cases.conv2d_ref with symmetric padding, and a function giving its exact gradients."""
+    pad4 = (padding[0], padding[0], padding[1], padding[1])
+    return (conv2d_ref(x, w, b, stride, pad4, dilation),
+            lambda go: conv2d_ref_grads(x, w, go, stride, pad4, dilation))
 
 
 # (x shape, w shape, stride, padding, dilation, bias?)
@@ -313,39 +246,14 @@ def test_conv2d_needs_selects_outputs(cp):
 
 
 # --------------------------------------------------------------------------- pooling
-def _pool_windows(x, kernel, stride, padding, fill):
-    """(N, C, OH, OW, kh * kw) windows of the padded input (row-major taps), and (OH, OW)."""
-    N, C, H, W = x.shape
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    OH, OW = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
-    taps = [xp[:, :, i:i + sh * (OH - 1) + 1:sh, j:j + sw * (OW - 1) + 1:sw] for i in range(kh) for j in range(kw)]
-    return np.stack(taps, axis=-1), OH, OW
-
-
 def _max_pool_ref(x, kernel, stride, padding, gy):
-    N, C, H, W = x.shape
-    (_, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    win, OH, OW = _pool_windows(x, kernel, stride, padding, -np.inf)
-    k = win.argmax(axis=-1)  # first maximum in row-major window order
-    oh = np.arange(OH).reshape(1, 1, OH, 1)
-    ow = np.arange(OW).reshape(1, 1, 1, OW)
-    arg = (oh * sh - ph + k // kw) * W + (ow * sw - pw + k % kw)
-    dx = np.zeros((N * C, H * W))
-    nc = np.broadcast_to(np.arange(N * C).reshape(N, C, 1, 1), arg.shape)
-    np.add.at(dx, (nc.ravel(), arg.ravel()), gy.ravel())
-    return win.max(axis=-1), arg.astype(np.int32), dx.reshape(N, C, H, W)
+    y, arg, dx = pool_ref(x, "max", kernel, stride, padding, g=gy)
+    return y, arg.astype(np.int32), dx
 
 
 def _avg_pool_ref(x, kernel, stride, padding, gy):
-    N, C, H, W = x.shape
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    win, OH, OW = _pool_windows(x, kernel, stride, padding, 0.0)
-    dxp = np.zeros((N, C, H + 2 * ph, W + 2 * pw))
-    for i in range(kh):
-        for j in range(kw):
-            dxp[:, :, i:i + sh * (OH - 1) + 1:sh, j:j + sw * (OW - 1) + 1:sw] += gy / (kh * kw)
-    return win.mean(axis=-1), dxp[:, :, ph:ph + H, pw:pw + W]
+    y, _, dx = pool_ref(x, "avg", kernel, stride, padding, g=gy)
+    return y, dx
 
 
 # (x shape, kernel, stride, padding): disjoint windows, overlapping windows with padding,
@@ -423,8 +331,6 @@ def test_launchers_check_dtype_and_shape(cp):
         activation.backward("tanh", cp.ones(4, dtype=cp.float32), cp.ones(4, dtype=cp.float64))
     with pytest.raises(ShapeError, match="grad"):
         activation.backward("tanh", cp.ones(4), cp.ones(5))
-    with pytest.raises(ShapeError, match="bias"):
-        activation.bias_act(cp.ones((2, 3)), cp.ones(4), "relu")
     with pytest.raises(ShapeError, match="2 dimensions"):
         softmax.softmax(cp.ones((2, 3, 4)))
     with pytest.raises(ShapeError, match="targets"):

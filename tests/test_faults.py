@@ -89,7 +89,7 @@ TRAINER = textwrap.dedent("""
     import os, signal, sys
     import numpy as np
     import dlcore, dlcore.functional as F, dlcore.nn as nn
-    from dlcore.nn.conv import Conv2d, MaxPool2d
+    from dlcore.nn import Conv2d, MaxPool2d
     from dlcore.nn.norm import BatchNorm2d
     from dlcore.train import Callback, ModelCheckpoint, fit
 

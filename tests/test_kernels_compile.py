@@ -5,11 +5,13 @@ needs a device) with exactly the options ``dlcore.cuda.loader`` gives ``cupy.Raw
 (plus the two CuPy appends itself and ``--gpu-architecture``), and treats any warning as an
 error. It also checks, without a GPU:
 
-* every kernel name a launcher module declares exists, as ``_f32`` and ``_f64``, in the CUBIN;
-* every launch site (``_fn(...)`` call) uses a declared name;
-* the sources follow the conventions: ``extern "C" __global__`` only, no templates, no
-  ``#include``, no ``INFINITY``;
-* the loader compiles each file once per device with the fixed options.
+* every kernel name a launcher module declares (its ``KERNELS``, a ``loader.KernelFile``)
+  exists, as ``_f32`` and ``_f64``, in the CUBIN, and every entry point of the CUBIN is declared;
+* every launch site (``KERNELS.function(...)`` call) uses a declared name;
+* the sources (and the shared ``kernels/prelude.cuh``) follow the conventions:
+  ``extern "C" __global__`` only, no templates, no ``#include``, no ``INFINITY``;
+* the loader makes one ``RawModule`` per file, from ``kernel_source``, with the fixed options,
+  and nothing else in dlcore creates one.
 
 NVRTC missing: a failure when ``CI`` or ``DLCORE_REQUIRE_NVRTC=1`` is set, a skip otherwise.
 """
@@ -140,21 +142,29 @@ def test_kernel_compiles_without_warnings(filename, arch):
 
 @pytest.mark.parametrize("module", LAUNCHER_MODULES, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
 def test_launcher_kernel_names_exist(module):
-    for filename, names in module.KERNELS.items():
-        assert filename in loader.KERNEL_FILES
-        symbols = elf_global_functions(_cubin(filename))
-        missing = [f"{n}_{s}" for n in names for s in SUFFIXES if f"{n}_{s}" not in symbols]
-        assert not missing, f"{module.__name__} launches kernels missing from kernels/{filename}: {missing}"
+    kernels = module.KERNELS
+    assert isinstance(kernels, loader.KernelFile) and kernels.filename in loader.KERNEL_FILES
+    symbols = elf_global_functions(_cubin(kernels.filename))
+    missing = [f"{n}_{s}" for n in kernels for s in SUFFIXES if f"{n}_{s}" not in symbols]
+    assert not missing, f"{module.__name__} launches kernels missing from kernels/{kernels.filename}: {missing}"
+    unlisted = sorted(s for s in symbols if s[:-4] not in kernels.entry_points)
+    assert not unlisted, f"kernels/{kernels.filename} has entry points no launcher lists (wire in or delete): {unlisted}"
+
+
+def test_every_kernel_file_has_one_launcher_module():
+    assert sorted(loader.REGISTRY) == sorted(loader.KERNEL_FILES)
+    assert sorted(m.KERNELS.filename for m in LAUNCHER_MODULES) == sorted(loader.KERNEL_FILES)
 
 
 @pytest.mark.parametrize("module", LAUNCHER_MODULES, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
 def test_launch_sites_use_declared_names(module):
-    """Every ``_fn(name, dtype)`` call names a kernel as a literal or through a module-level
-    table of literals, and that name is declared in the module's KERNELS."""
-    (declared,) = module.KERNELS.values()
+    """Every ``KERNELS.function(name, dtype)`` call names a kernel as a literal or through a
+    module-level table of literals, and that name is one of the module's KERNELS."""
+    declared = module.KERNELS.entry_points
     tree = ast.parse(inspect.getsource(module))
-    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "_fn"]
-    assert calls, f"{module.__name__} has no _fn(...) launch sites"
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+             and n.func.attr == "function" and isinstance(n.func.value, ast.Name) and n.func.value.id == "KERNELS"]
+    assert calls, f"{module.__name__} has no KERNELS.function(...) launch sites"
     for call in calls:
         arg = call.args[0]
         if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
@@ -163,6 +173,9 @@ def test_launch_sites_use_declared_names(module):
             table = getattr(module, arg.value.id)
             assert isinstance(table, dict), f"{module.__name__} line {call.lineno}: {arg.value.id} is not a dict"
             names = list(table.values())
+        elif isinstance(arg, ast.Name):  # a parameter: the launch helper's callers pass literals
+            names = [c.value for c in ast.walk(tree) if isinstance(c, ast.Constant) and c.value in declared]
+            assert names, f"{module.__name__} line {call.lineno}: no literal kernel names reach {arg.id}"
         else:
             pytest.fail(f"{module.__name__} line {call.lineno}: the kernel name must be a literal or TABLE[key]")
         unknown = [n for n in names if n not in declared]
@@ -180,9 +193,9 @@ def test_entry_points_come_in_f32_f64_pairs(filename):
     assert bases32 == bases64, f"kernels/{filename}: unpaired kernels {sorted(bases32 ^ bases64)}"
 
 
-@pytest.mark.parametrize("filename", loader.KERNEL_FILES)
+@pytest.mark.parametrize("filename", loader.KERNEL_FILES + (loader.PRELUDE,))
 def test_sources_follow_conventions(filename):
-    code = _strip_comments(loader.kernel_source(filename))
+    code = _strip_comments((loader.kernel_dir() / filename).read_text())
     for pattern, what in ((r"\btemplate\b", "templates"), (r"#\s*include\b", "#include (NVRTC has no host headers)"),
                           (r"\bINFINITY\b", "INFINITY (use __int_as_float(0xff800000))")):
         m = re.search(pattern, code)
@@ -198,9 +211,33 @@ def test_kernel_dir_holds_the_sources():
     assert isinstance(d, Path) and all((d / f).is_file() for f in loader.KERNEL_FILES)
 
 
-def test_loader_compiles_once_per_device_with_fixed_options(monkeypatch):
-    """get_module/get_function with a stand-in CuPy: RawModule gets COMPILE_OPTIONS, and each
-    file is compiled once per device id."""
+def test_kernel_source_is_the_prelude_then_the_file():
+    prelude = (loader.kernel_dir() / loader.PRELUDE).read_text()
+    for filename in loader.KERNEL_FILES:
+        full = loader.kernel_source(filename.removesuffix(".cu"))
+        assert full == loader.kernel_source(filename)
+        assert full.startswith(prelude) and full.endswith(loader.raw_source(filename))
+        assert f'#line 1 "kernels/{filename}"' in full
+    with pytest.raises(ValueError, match="unknown kernel file"):
+        loader.kernel_source("gemm")
+
+
+def test_kernel_source_reads_another_copy_of_the_kernels(tmp_path):
+    for name in (*loader.KERNEL_FILES, loader.PRELUDE):
+        (tmp_path / name).write_text((loader.kernel_dir() / name).read_text().replace("dl_exp", "dl_exp_copy"))
+    text = loader.kernel_source("activation", directory=tmp_path)
+    assert "dl_exp_copy" in text and text.startswith((tmp_path / loader.PRELUDE).read_text())
+
+
+def test_shared_helpers_are_defined_once_in_the_prelude():
+    for filename in loader.KERNEL_FILES:
+        code = _strip_comments(loader.raw_source(filename))
+        for helper in ("#define GRID_STRIDE_LOOP", "#define FULL_MASK", "dl_neg_inf(float)", "dl_exp(float v)"):
+            assert helper not in code, f"kernels/{filename} defines {helper!r} again: it lives in prelude.cuh"
+
+
+def test_loader_makes_one_raw_module_per_file_with_fixed_options(monkeypatch):
+    """With a stand-in CuPy: RawModule gets kernel_source and COMPILE_OPTIONS, once per file."""
     made = []
 
     class FakeModule:
@@ -210,23 +247,27 @@ def test_loader_compiles_once_per_device_with_fixed_options(monkeypatch):
         def get_function(self, name):
             return ("fn", name)
 
-    current = {"dev": 0}
-    fake_cp = types.SimpleNamespace(
-        RawModule=FakeModule,
-        cuda=types.SimpleNamespace(runtime=types.SimpleNamespace(getDevice=lambda: current["dev"])),
-    )
-    monkeypatch.setattr(loader, "cupy_module", lambda: fake_cp)
-    monkeypatch.setattr(loader, "_modules", {})
-    monkeypatch.setattr(loader, "_functions", {})
-    import numpy as np
+    monkeypatch.setattr(loader, "cupy_module", lambda: types.SimpleNamespace(RawModule=FakeModule))
+    loader.compile_module.cache_clear()
+    try:
+        import numpy as np
 
-    declared = softmax.KERNELS["softmax.cu"]
-    assert loader.get_function("softmax.cu", "softmax_forward", np.float32, declared) == ("fn", "softmax_forward_f32")
-    assert loader.get_function("softmax.cu", "softmax_backward", np.float64, declared) == ("fn", "softmax_backward_f64")
-    assert len(made) == 1 and made[0][1] == loader.COMPILE_OPTIONS
-    assert made[0][0] == loader.kernel_source("softmax.cu")
-    current["dev"] = 1
-    loader.get_function("softmax.cu", "softmax_forward", np.float32, declared)
-    assert len(made) == 2
-    with pytest.raises(AssertionError):
-        loader.get_function("softmax.cu", "softmax_fwd", np.float32, declared)
+        assert softmax.KERNELS.function("softmax_forward", np.float32) == ("fn", "softmax_forward_f32")
+        assert softmax.KERNELS.function("softmax_backward", np.float64) == ("fn", "softmax_backward_f64")
+        assert made == [(loader.kernel_source("softmax"), loader.COMPILE_OPTIONS)]
+        with pytest.raises(AssertionError, match="not an entry point"):
+            softmax.KERNELS.function("softmax_fwd", np.float32)
+    finally:
+        loader.compile_module.cache_clear()
+
+
+def test_raw_module_is_created_in_one_place():
+    package = Path(loader.__file__).resolve().parents[1]
+    sites = []
+    for path in package.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for fn in ast.walk(tree):
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                if any(isinstance(n, ast.Attribute) and n.attr == "RawModule" for n in ast.walk(fn)):
+                    sites.append(f"{path.relative_to(package)}:{fn.name}")
+    assert sites == ["cuda/loader.py:compile_module"], sites

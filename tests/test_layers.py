@@ -8,7 +8,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dlcore"
 # backend → cuda → tensor/autograd → functional → nn → optim → data/preprocessing/train → bench
 RANK = {
     "errors": 0, "backend": 0, "cpu": 0, "dtypes": 0, "accelerator": 0, "backends": 0,
-    "cuda": 1,
+    "cuda": 1, "functional.window": 1,  # window geometry: used by the CUDA launchers, imports no Tensor
     "autograd": 2, "tensor": 2, "tensor_methods": 2, "tensor_inplace": 2, "ops": 2, "ops_reduce": 2, "ops_shape": 2, "creation": 2,
     "functions": 2, "serialization": 2, "archive": 2, "safetensors_io": 2,
     "functional": 3,
@@ -21,8 +21,9 @@ RANK = {
 
 
 def _layer(parts: tuple) -> str | None:
-    if len(parts) > 1 and ".".join(parts[:2]) in RANK:  # a package whose modules sit on different layers
-        return ".".join(parts[:2])
+    dotted = ".".join(parts[:2])
+    if dotted in RANK:  # a module ranked on its own, below its package
+        return dotted
     return parts[0] if parts and parts[0] in RANK else None
 
 

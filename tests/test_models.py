@@ -9,7 +9,7 @@ import dlcore
 import dlcore.functional as F
 import dlcore.nn as nn
 from dlcore.models import LeNet5, mnist_cnn
-from dlcore.nn.conv import AvgPool2d, Conv2d, MaxPool2d
+from dlcore.nn import AvgPool2d, Conv2d, MaxPool2d
 
 
 def _shapes(model, x):

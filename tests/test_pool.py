@@ -1,5 +1,5 @@
-"""max_pool2d / avg_pool2d and their layers: naive float64 loop references (forward and the
-gradient routed by explicit loops), ties, padding, gradchecks, output shapes and errors."""
+"""max_pool2d / avg_pool2d and their layers: the float64 loop reference of tests/op_cases.py (forward
+and the gradient routed by explicit loops), ties, padding, gradchecks, output shapes and errors."""
 
 from __future__ import annotations
 
@@ -8,54 +8,25 @@ import pytest
 from gradcheck import gradcheck
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from op_cases import pool_ref
 
 import dlcore
 from dlcore.errors import ShapeError
 from dlcore.functional.pool import avg_pool2d, max_pool2d
-from dlcore.nn.conv import AvgPool2d, MaxPool2d
+from dlcore.nn import AvgPool2d, MaxPool2d
 
 
-# --------------------------------------------------------------------------- naive references
-def _out(n, k, s, p):
-    return (n + 2 * p - k) // s + 1
-
-
+# --------------------------------------------------------------------------- references (tests/op_cases.py)
 def naive_max_pool(x, k, s, p, g=None):
-    """Loops over output pixels. Returns y and, given g, dx with each g sent to the first argmax."""
-    (kh, kw), (sh, sw), (ph, pw) = k, s, p
-    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
-    N, C, H, W = x.shape
-    oh, ow = _out(H, kh, sh, ph), _out(W, kw, sw, pw)
-    y = np.zeros((N, C, oh, ow))
-    dxp = np.zeros_like(xp)
-    for n in range(N):
-        for c in range(C):
-            for i in range(oh):
-                for j in range(ow):
-                    win = xp[n, c, i * sh: i * sh + kh, j * sw: j * sw + kw]
-                    u, v = np.unravel_index(np.argmax(win), win.shape)  # first max, row-major
-                    y[n, c, i, j] = win[u, v]
-                    if g is not None:
-                        dxp[n, c, i * sh + u, j * sw + v] += g[n, c, i, j]
-    return y, dxp[:, :, ph: ph + H, pw: pw + W]
+    """op_cases.pool_ref: loops over output pixels, each g sent to the first argmax."""
+    y, _, dx = pool_ref(x, "max", k, s, p, g=g)
+    return y, dx
 
 
 def naive_avg_pool(x, k, s, p, g=None):
-    """Loops over output pixels; zero padding counts in the divisor (count_include_pad=True)."""
-    (kh, kw), (sh, sw), (ph, pw) = k, s, p
-    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    N, C, H, W = x.shape
-    oh, ow = _out(H, kh, sh, ph), _out(W, kw, sw, pw)
-    y = np.zeros((N, C, oh, ow))
-    dxp = np.zeros_like(xp)
-    for n in range(N):
-        for c in range(C):
-            for i in range(oh):
-                for j in range(ow):
-                    y[n, c, i, j] = xp[n, c, i * sh: i * sh + kh, j * sw: j * sw + kw].mean()
-                    if g is not None:
-                        dxp[n, c, i * sh: i * sh + kh, j * sw: j * sw + kw] += g[n, c, i, j] / (kh * kw)
-    return y, dxp[:, :, ph: ph + H, pw: pw + W]
+    """op_cases.pool_ref: loops over output pixels; zero padding counts in the divisor."""
+    y, _, dx = pool_ref(x, "avg", k, s, p, g=g)
+    return y, dx
 
 
 @st.composite
@@ -75,29 +46,16 @@ def _input(case):
     return np.round(x) if case["ties"] else x
 
 
+@pytest.mark.parametrize("fn,ref_fn", [(max_pool2d, naive_max_pool), (avg_pool2d, naive_avg_pool)], ids=["max", "avg"])
 @settings(max_examples=25, deadline=None)
 @given(case=pool_cases())
-def test_max_pool_matches_naive_forward_and_backward(case):
+def test_pool_matches_naive_forward_and_backward(fn, ref_fn, case):
     x = _input(case)
     s = case["stride"] or case["k"]
     xt = dlcore.tensor(x, requires_grad=True)
-    y = max_pool2d(xt, case["k"], case["stride"], case["pad"])
+    y = fn(xt, case["k"], case["stride"], case["pad"])
     g = np.random.default_rng(case["seed"] + 1).standard_normal(y.shape)
-    ref, dref = naive_max_pool(x, case["k"], s, case["pad"], g)
-    np.testing.assert_array_equal(y.numpy(), ref)
-    y.backward(dlcore.tensor(g))
-    np.testing.assert_allclose(xt.grad.numpy(), dref, rtol=1e-12, atol=1e-12)
-
-
-@settings(max_examples=25, deadline=None)
-@given(case=pool_cases())
-def test_avg_pool_matches_naive_forward_and_backward(case):
-    x = _input(case)
-    s = case["stride"] or case["k"]
-    xt = dlcore.tensor(x, requires_grad=True)
-    y = avg_pool2d(xt, case["k"], case["stride"], case["pad"])
-    g = np.random.default_rng(case["seed"] + 1).standard_normal(y.shape)
-    ref, dref = naive_avg_pool(x, case["k"], s, case["pad"], g)
+    ref, dref = ref_fn(x, case["k"], s, case["pad"], g)
     np.testing.assert_allclose(y.numpy(), ref, rtol=1e-12, atol=1e-12)
     y.backward(dlcore.tensor(g))
     np.testing.assert_allclose(xt.grad.numpy(), dref, rtol=1e-12, atol=1e-12)

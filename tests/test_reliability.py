@@ -29,9 +29,10 @@ from dlcore.errors import (
     RangeError,
     ShapeError,
 )
-from dlcore.functional.conv import conv2d, conv_output_size
+from dlcore.functional.conv import conv2d
 from dlcore.functional.pool import avg_pool2d, max_pool2d
-from dlcore.nn.conv import AvgPool2d, Conv2d, MaxPool2d
+from dlcore.functional.window import conv_output_size
+from dlcore.nn import AvgPool2d, Conv2d, MaxPool2d
 from dlcore.nn.utils import clip_grad_norm_
 
 T = dlcore.tensor

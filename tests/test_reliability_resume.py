@@ -13,7 +13,7 @@ from dlcore.backend import get_rng_state
 from dlcore.callbacks import TrainingRun
 from dlcore.datasets import playground
 from dlcore.errors import CheckpointError, DTypeError, ShapeError, StateDictError
-from dlcore.nn.conv import Conv2d, MaxPool2d
+from dlcore.nn import Conv2d, MaxPool2d
 from dlcore.nn.norm import BatchNorm1d
 from dlcore.optim.lr_scheduler import StepLR
 from dlcore.train import Callback, EarlyStopping, ModelCheckpoint, fit

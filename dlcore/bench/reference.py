@@ -75,15 +75,3 @@ def device_status(torch: Any, dev: Any) -> tuple[bool, str]:
     if (dev.index or 0) >= torch.cuda.device_count():
         return False, f"torch sees {torch.cuda.device_count()} CUDA device(s), not {dev}"
     return True, ""
-
-
-def torch_device(dev: Any) -> str:
-    return "cpu" if dev.type == "cpu" else f"cuda:{dev.index or 0}"
-
-
-def sync_fn(torch: Any, dev: Any):
-    """A function that waits for torch's queued work on ``dev`` (a no-op on the CPU)."""
-    if dev.type == "cpu":
-        return lambda: None
-    index = dev.index or 0
-    return lambda: torch.cuda.synchronize(index)

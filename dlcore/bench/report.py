@@ -123,17 +123,6 @@ def format_rates(doc: dict) -> str:
     return "\n".join(lines)
 
 
-def markdown_table(doc: dict) -> str:
-    """The main table as Markdown (for docs/bench/README.md), built from a saved JSON document."""
-    head = ("workload", "device", "dlcore median", "dlcore IQR", f"{doc['settings']['reference']} median",
-            f"{doc['settings']['reference']} IQR", "ratio", "what")
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r, cells in zip(doc["results"], table_rows(doc)):
-        what = r.get("description") or r.get("reason", "")
-        lines.append("| " + " | ".join([*cells[:7], what]) + " |")
-    return "\n".join(lines)
-
-
 def write_json(doc: dict, path: str) -> None:
     with open(path, "w") as f:
         json.dump(doc, f, indent=1, default=_jsonable)

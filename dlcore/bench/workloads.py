@@ -40,7 +40,7 @@ CHECK_RTOL = 1e-3
 
 
 class Unavailable(Exception):
-    """A workload cannot run here (for example, dlcore has no conv2d yet)."""
+    """A workload cannot run here (for example, the models differ from the reference)."""
 
 
 @dataclass
@@ -198,58 +198,35 @@ def torch_cnn(torch):
         nn.Flatten(), nn.Linear(1568, 128), nn.ReLU(), nn.Linear(128, 10))
 
 
-def _conv_ops():
-    """dlcore's conv2d and max_pool2d, or Unavailable when this checkout has none yet."""
-    try:
-        from dlcore.functional.conv import conv2d
-        from dlcore.functional.pool import max_pool2d
-    except ImportError as exc:
-        raise Unavailable(f"dlcore has no conv2d/max_pool2d in this checkout ({exc})") from None
-    return conv2d, max_pool2d
-
-
-def _fallback_cnn():
-    """The reference CNN from dlcore's functional ops, for checkouts without dlcore.models."""
-    import dlcore.functional as F
-    from dlcore.nn import Module, Parameter
-
-    conv2d, max_pool2d = _conv_ops()
-    rng = np.random.default_rng(0)
-
-    def he(shape, fan_in):
-        return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
-
-    class BenchCNN(Module):
-        def __init__(self):
-            super().__init__()
-            self.w1, self.b1 = Parameter(he((16, 1, 3, 3), 9)), Parameter(np.zeros(16, np.float32))
-            self.w2, self.b2 = Parameter(he((32, 16, 3, 3), 144)), Parameter(np.zeros(32, np.float32))
-            self.w3, self.b3 = Parameter(he((128, 1568), 1568)), Parameter(np.zeros(128, np.float32))
-            self.w4, self.b4 = Parameter(he((10, 128), 128)), Parameter(np.zeros(10, np.float32))
-
-        def forward(self, x):
-            x = max_pool2d(F.relu(conv2d(x, self.w1, self.b1, padding=1)), 2)
-            x = max_pool2d(F.relu(conv2d(x, self.w2, self.b2, padding=1)), 2)
-            x = F.relu(F.linear(x.flatten(1), self.w3, self.b3))
-            return F.linear(x, self.w4, self.b4)
-
-    return BenchCNN()
-
-
 def dlcore_cnn() -> tuple[Any, str]:
-    """``(model, source)``: ``dlcore.models.mnist_cnn()`` when it exists, else the bench's copy."""
-    try:
-        from dlcore.models import mnist_cnn
-    except ImportError:
-        mnist_cnn = None
-    if mnist_cnn is not None:
-        model, source = mnist_cnn(), "dlcore.models.mnist_cnn()"
-    else:
-        model, source = _fallback_cnn(), "bench fallback from dlcore.functional (dlcore.models.mnist_cnn missing)"
+    """``(model, source)``: ``dlcore.models.mnist_cnn()``, checked to be the reference CNN."""
+    from dlcore.models import mnist_cnn
+
+    model, source = mnist_cnn(), "dlcore.models.mnist_cnn()"
     shapes = [tuple(p.shape) for p in model.parameters()]
     if shapes != CNN_SHAPES:
         raise Unavailable(f"{source} is not the reference CNN: parameter shapes {shapes}, expected {CNN_SHAPES}")
     return model, source
+
+
+def _fwd_bwd_sides(ctx: Context, ours_op: Callable, theirs_op: Callable | None, inputs: list, grad: np.ndarray):
+    """dlcore and torch sides computing ``op(*inputs)`` and backpropagating ``grad`` through it."""
+
+    def side(tensor, op, sync):
+        xs = [tensor(ctx, a, True) for a in inputs]
+        gy = tensor(ctx, grad)
+
+        def run():
+            for x in xs:
+                x.grad = None
+            out = op(*xs)
+            out.backward(gy)
+            return out
+
+        return Side(run, sync)
+
+    theirs = None if theirs_op is None else side(_theirs_tensor, theirs_op, ctx.theirs_sync())
+    return side(_ours_tensor, ours_op, ctx.ours_sync()), theirs
 
 
 # --------------------------------------------------------------------------- workloads
@@ -275,67 +252,33 @@ def w2(ctx: Context) -> Case:
 
 
 def w3(ctx: Context) -> Case:
-    conv2d, _ = _conv_ops()
+    from dlcore.functional import conv2d
+
     N, C, H, W, F, K = (2, 4, 8, 8, 4, 3) if ctx.quick else (64, 32, 28, 28, 64, 3)
     rng = ctx.rng()
     x = rng.standard_normal((N, C, H, W), dtype=np.float32)
     w = (rng.standard_normal((F, C, K, K), dtype=np.float32) / np.float32(np.sqrt(C * K * K)))
     gy = rng.standard_normal((N, F, H, W), dtype=np.float32)
-    xs, ws, gys = _ours_tensor(ctx, x, True), _ours_tensor(ctx, w, True), _ours_tensor(ctx, gy)
-
-    def ours():
-        xs.grad = ws.grad = None
-        out = conv2d(xs, ws, None, padding=1)
-        out.backward(gys)
-        return out
-
-    theirs = None
-    if ctx.torch is not None:
-        tconv = ctx.torch.nn.functional.conv2d
-        xt, wt, gyt = _theirs_tensor(ctx, x, True), _theirs_tensor(ctx, w, True), _theirs_tensor(ctx, gy)
-
-        def theirs_fn():
-            xt.grad = wt.grad = None
-            out = tconv(xt, wt, None, padding=1)
-            out.backward(gyt)
-            return out
-
-        theirs = Side(theirs_fn, ctx.theirs_sync())
+    tconv = ctx.torch.nn.functional.conv2d if ctx.torch is not None else None
+    ours, theirs = _fwd_bwd_sides(ctx, lambda x, w: conv2d(x, w, None, padding=1),
+                                  tconv and (lambda x, w: tconv(x, w, None, padding=1)), [x, w], gy)
     fwd = 2 * N * F * H * W * C * K * K
-    return Case(Side(ours, ctx.ours_sync()), theirs,
-                f"conv2d fwd+bwd, x {N}x{C}x{H}x{W}, w {F}x{C}x{K}x{K}, pad 1",
+    return Case(ours, theirs, f"conv2d fwd+bwd, x {N}x{C}x{H}x{W}, w {F}x{C}x{K}x{K}, pad 1",
                 {"N": N, "C": C, "H": H, "W": W, "F": F, "K": K},
                 work={"flops": 3 * fwd, "flops_forward": fwd}, check=compare_outputs)
 
 
 def w4(ctx: Context) -> Case:
-    _, max_pool2d = _conv_ops()
+    from dlcore.functional import max_pool2d
+
     N, C, H, W = (2, 4, 8, 8) if ctx.quick else (64, 64, 28, 28)
     rng = ctx.rng()
     x = rng.standard_normal((N, C, H, W), dtype=np.float32)
     gy = rng.standard_normal((N, C, H // 2, W // 2), dtype=np.float32)
-    xs, gys = _ours_tensor(ctx, x, True), _ours_tensor(ctx, gy)
-
-    def ours():
-        xs.grad = None
-        out = max_pool2d(xs, 2)
-        out.backward(gys)
-        return out
-
-    theirs = None
-    if ctx.torch is not None:
-        tpool = ctx.torch.nn.functional.max_pool2d
-        xt, gyt = _theirs_tensor(ctx, x, True), _theirs_tensor(ctx, gy)
-
-        def theirs_fn():
-            xt.grad = None
-            out = tpool(xt, 2)
-            out.backward(gyt)
-            return out
-
-        theirs = Side(theirs_fn, ctx.theirs_sync())
+    tpool = ctx.torch.nn.functional.max_pool2d if ctx.torch is not None else None
+    ours, theirs = _fwd_bwd_sides(ctx, lambda x: max_pool2d(x, 2), tpool and (lambda x: tpool(x, 2)), [x], gy)
     n_in, n_out = N * C * H * W, N * C * (H // 2) * (W // 2)
-    return Case(Side(ours, ctx.ours_sync()), theirs, f"max_pool2d 2x2 fwd+bwd, x {N}x{C}x{H}x{W}",
+    return Case(ours, theirs, f"max_pool2d 2x2 fwd+bwd, x {N}x{C}x{H}x{W}",
                 {"N": N, "C": C, "H": H, "W": W}, work={"bytes": 4 * (2 * n_in + 2 * n_out)},
                 check=compare_outputs)
 

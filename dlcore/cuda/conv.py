@@ -25,23 +25,19 @@ from typing import Any, Iterator
 
 from ..backend import cupy_module
 from ..errors import ShapeError, shape_str
+from ..functional.window import conv_output_size
 from . import loader
 
-FILE = "conv2d.cu"
-
-#: Every kernel this module launches, per source file (checked by tests/test_kernels_compile.py).
-KERNELS = {FILE: ("im2col", "col2im")}
+#: The entry points of kernels/conv2d.cu this module launches (checked by the compile test).
+KERNELS = loader.KernelFile("conv2d", ("im2col", "col2im"))
 
 #: Upper bound on one column buffer (im2col output or its gradient), in bytes.
 COL_BUDGET_BYTES = 256 * 2**20
 
 
-def _fn(name: str, dtype: Any) -> Any:
-    return loader.get_function(FILE, name, dtype, KERNELS[FILE])
-
-
 def _geometry(op: str, x: Any, w: Any, stride: Any, padding: Any, dilation: Any) -> dict:
-    """Check shapes and hyper-parameters; return every size the kernels need."""
+    """Every size the kernels need. The conv arguments were checked once, by dlcore.functional.conv;
+    here only what the kernels themselves need: matching channels, a kernel that fits, 32-bit sizes."""
     N, C, H, W = x.shape
     K, Cw, kh, kw = w.shape
     if Cw != C:
@@ -49,11 +45,8 @@ def _geometry(op: str, x: Any, w: Any, stride: Any, padding: Any, dilation: Any)
                          f"got weight {shape_str(w.shape)}")
     if kh < 1 or kw < 1:
         raise ShapeError(f"{op} expected a kernel of at least 1x1, got weight {shape_str(w.shape)}")
-    sh, sw = loader.check_pair(op, "stride", stride, 1)
-    ph, pw = loader.check_pair(op, "padding", padding, 0)
-    dh, dw = loader.check_pair(op, "dilation", dilation, 1)
-    OH = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    OW = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    (sh, sw), (ph, pw), (dh, dw) = (tuple(int(v) for v in a) for a in (stride, padding, dilation))
+    OH, OW = conv_output_size(H, kh, sh, ph, dh), conv_output_size(W, kw, sw, pw, dw)
     if OH < 1 or OW < 1:
         raise ShapeError(f"{op}: input {shape_str(x.shape)} with padding {(ph, pw)} is smaller than the "
                          f"dilated kernel {(dh * (kh - 1) + 1, dw * (kw - 1) + 1)}")
@@ -82,7 +75,7 @@ def _im2col(xc: Any, g: dict) -> Any:
     nb = xc.shape[0]
     col = loader.empty((g["CKK"], nb * g["L"]), xc.dtype)
     total = col.size
-    loader.launch(_fn("im2col", xc.dtype), loader.grid_1d(total), (loader.THREADS,),
+    loader.launch(KERNELS.function("im2col", xc.dtype), loader.grid_1d(total), (loader.THREADS,),
                   (xc, col, loader.i64(total), *_kernel_sizes(g), loader.i64(g["L"]), loader.i64(nb * g["L"])))
     return col
 
@@ -91,7 +84,7 @@ def _col2im(dcol: Any, out: Any, g: dict) -> None:
     """Gather the (CKK, nb * L) column gradient into the contiguous chunk out (nb, C, H, W)."""
     nb = out.shape[0]
     total = out.size
-    loader.launch(_fn("col2im", out.dtype), loader.grid_1d(total), (loader.THREADS,),
+    loader.launch(KERNELS.function("col2im", out.dtype), loader.grid_1d(total), (loader.THREADS,),
                   (dcol, out, loader.i64(total), *_kernel_sizes(g), loader.i64(g["L"]), loader.i64(nb * g["L"])))
 
 

@@ -1,18 +1,25 @@
 """Compile ``kernels/*.cu`` with NVRTC (through ``cupy.RawModule``) and share the helpers that
 every launcher module uses: argument checks, output allocation and launch geometry.
 
-Each ``.cu`` file is compiled once per device with :data:`COMPILE_OPTIONS` and kept in an
-in-process cache keyed by ``(file name, device id)``; CuPy also keeps the CUBIN in its own
-disk cache (``~/.cupy/kernel_cache``), so a second process does not recompile.
+One :class:`KernelFile` per ``.cu`` file names its entry points; each launcher module holds
+one (``KERNELS``) and launches through ``KERNELS.function(name, dtype)``. The source NVRTC
+compiles is :func:`kernel_source`: ``kernels/prelude.cuh`` (the shared device helpers) followed
+by the file. :func:`compile_module` is the one place a ``cupy.RawModule`` is created, once
+per file; CuPy itself compiles it once per device and keeps the CUBIN in its disk cache
+(``~/.cupy/kernel_cache``), so a second process does not recompile.
 
 Importing this module does not import CuPy: CuPy is imported on the first launch.
+
+    >>> "GRID_STRIDE_LOOP" in kernel_source("conv2d")
+    True
 """
 
 from __future__ import annotations
 
-import threading
+import functools
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -31,6 +38,9 @@ CUPY_ADDED_OPTIONS: tuple[str, ...] = ("-ftz=true", "--device-as-default-executi
 #: Every kernel source file. The compile test compiles each of them.
 KERNEL_FILES: tuple[str, ...] = ("activation.cu", "softmax.cu", "conv2d.cu", "pool2d.cu")
 
+#: The shared device helpers prepended to every kernel file.
+PRELUDE = "prelude.cuh"
+
 #: Dtype -> kernel-name suffix.
 SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 
@@ -41,10 +51,10 @@ THREADS = 256
 #: first, so a test sees any element a kernel forgot to write. Tests switch it on.
 POISON_OUTPUTS = False
 
-_modules: dict[tuple[str, int], Any] = {}
-_functions: dict[tuple[str, str, int], Any] = {}
+#: Every KernelFile made so far, by file name (the launcher modules make one each).
+REGISTRY: dict[str, "KernelFile"] = {}
+
 _sm_counts: dict[int, int] = {}
-_lock = threading.Lock()
 
 
 # --------------------------------------------------------------------------- sources
@@ -64,51 +74,71 @@ def kernel_dir() -> Path:
     )
 
 
-def kernel_source(filename: str) -> str:
-    """The text of ``kernels/<filename>``."""
-    if filename not in KERNEL_FILES:
-        raise ValueError(f"unknown kernel file {filename!r}; expected one of {KERNEL_FILES}")
-    return (kernel_dir() / filename).read_text(encoding="utf-8")
+def _filename(file_stem: str) -> str:
+    name = file_stem if file_stem.endswith(".cu") else f"{file_stem}.cu"
+    if name not in KERNEL_FILES:
+        raise ValueError(f"unknown kernel file {file_stem!r}; expected one of {KERNEL_FILES}")
+    return name
+
+
+def raw_source(file_stem: str, directory: str | Path | None = None) -> str:
+    """The text of ``kernels/<file_stem>.cu`` alone, as written (no prelude)."""
+    return (Path(directory or kernel_dir()) / _filename(file_stem)).read_text(encoding="utf-8")
+
+
+def kernel_source(file_stem: str, directory: str | Path | None = None) -> str:
+    """The exact full source NVRTC compiles for ``kernels/<file_stem>.cu``: the prelude, then the file.
+
+    A ``#line`` directive between the two keeps compiler messages pointing at the file's own
+    lines. ``file_stem`` is "softmax" (or "softmax.cu"). ``directory`` reads the prelude and the
+    file from another copy of ``kernels/`` (say, a mutated one); default :func:`kernel_dir`.
+    """
+    name = _filename(file_stem)
+    prelude = (Path(directory or kernel_dir()) / PRELUDE).read_text(encoding="utf-8")
+    return f'{prelude}\n#line 1 "kernels/{name}"\n{raw_source(name, directory)}'
 
 
 # --------------------------------------------------------------------------- compile + cache
-def get_module(filename: str, device_id: int | None = None) -> Any:
-    """The compiled ``cupy.RawModule`` of ``kernels/<filename>`` for a device (default: current)."""
-    cp = cupy_module()
-    if device_id is None:
-        device_id = int(cp.cuda.runtime.getDevice())
-    key = (filename, device_id)
-    module = _modules.get(key)
-    if module is None:
-        with _lock:
-            module = _modules.get(key)
-            if module is None:
-                module = cp.RawModule(code=kernel_source(filename), options=COMPILE_OPTIONS)
-                _modules[key] = module
-    return module
+@functools.lru_cache(maxsize=None)
+def compile_module(file_stem: str) -> Any:
+    """The ``cupy.RawModule`` of one kernel file: the only place dlcore creates one.
 
-
-def get_function(filename: str, name: str, dtype: Any, declared: Iterable[str]) -> Any:
-    """The kernel ``<name>_<f32|f64>`` from ``kernels/<filename>`` on the current device.
-
-    ``declared`` is the launcher module's list of base names for that file (its ``KERNELS``
-    entry); a name outside it is a programming error, caught here and by the compile test.
+    Made once per file (cached here); CuPy compiles it lazily, once per device, on the first
+    ``get_function``.
     """
-    if name not in declared:
-        raise AssertionError(f"kernel {name!r} is not declared in the launcher's KERNELS[{filename!r}]")
-    cp = cupy_module()
-    full = f"{name}_{SUFFIX[np.dtype(dtype)]}"
-    device_id = int(cp.cuda.runtime.getDevice())
-    key = (filename, full, device_id)
-    fn = _functions.get(key)
-    if fn is None:
-        module = get_module(filename, device_id)
+    return cupy_module().RawModule(code=kernel_source(file_stem), options=COMPILE_OPTIONS)
+
+
+@dataclass(frozen=True)
+class KernelFile:
+    """One ``kernels/<stem>.cu`` and the base names of its entry points (each ``_f32`` and ``_f64``).
+
+    Iterating gives the base names; ``function(name, dtype)`` the compiled kernel.
+    """
+
+    stem: str
+    entry_points: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        REGISTRY[self.filename] = self
+
+    @property
+    def filename(self) -> str:
+        return _filename(self.stem)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.entry_points)
+
+    def function(self, name: str, dtype: Any) -> Any:
+        """The kernel ``<name>_<f32|f64>`` on the current device; ``name`` must be an entry point."""
+        if name not in self.entry_points:
+            raise AssertionError(f"kernel {name!r} is not an entry point listed for kernels/{self.filename}")
+        full = f"{name}_{SUFFIX[np.dtype(dtype)]}"
         try:
-            fn = module.get_function(full)  # RawModule compiles here, on first use
+            return compile_module(self.stem).get_function(full)  # NVRTC compiles here, on first use
         except Exception as exc:
-            raise DeviceError(f"dlcore.cuda: could not compile or load {full} from kernels/{filename}: {exc}") from exc
-        _functions[key] = fn
-    return fn
+            raise DeviceError(f"dlcore.cuda: could not compile or load {full} from kernels/{self.filename}: "
+                              f"{exc}") from exc
 
 
 # --------------------------------------------------------------------------- argument checks
@@ -142,17 +172,6 @@ def check_same(op: str, ref_name: str, ref: Any, **others: Any) -> None:
             raise DTypeError(f"{op} expected {name} of dtype {ref.dtype} like {ref_name}, got {a.dtype}")
         if a.device.id != ref.device.id:
             raise DeviceError(f"{op} got {ref_name} on cuda:{ref.device.id} but {name} on cuda:{a.device.id}")
-
-
-def check_pair(op: str, arg: str, value: Any, minimum: int) -> tuple[int, int]:
-    """A pair of ints >= minimum, e.g. stride=(1, 1)."""
-    try:
-        a, b = (int(v) for v in value)
-    except (TypeError, ValueError):
-        raise ShapeError(f"{op} expected {arg} as a pair of ints, got {value!r}") from None
-    if a < minimum or b < minimum:
-        raise ShapeError(f"{op} expected {arg} >= {minimum}, got {(a, b)}")
-    return a, b
 
 
 def check_int32(op: str, **sizes: int) -> None:

@@ -20,20 +20,14 @@ from ..backend import cupy_module, is_gpu_array
 from ..errors import DeviceError, DTypeError, ShapeError, shape_str
 from . import loader
 
-FILE = "softmax.cu"
-
-#: Every kernel this module launches, per source file (checked by tests/test_kernels_compile.py).
-KERNELS = {FILE: ("softmax_forward", "log_softmax_forward", "softmax_backward", "log_softmax_backward",
-                  "cross_entropy_forward", "cross_entropy_backward")}
+#: The entry points of kernels/softmax.cu this module launches (checked by the compile test).
+KERNELS = loader.KernelFile("softmax", ("softmax_forward", "log_softmax_forward", "softmax_backward",
+                                        "log_softmax_backward", "cross_entropy_forward", "cross_entropy_backward"))
 
 #: Rows up to this many columns are reduced by one warp (32 lanes) each.
 WARP_ROW_MAX_COLS = 1024
 #: Threads per block: 8 warps (8 rows per block in warp mode, one row in block mode).
 ROW_THREADS = 256
-
-
-def _fn(name: str, dtype: Any) -> Any:
-    return loader.get_function(FILE, name, dtype, KERNELS[FILE])
 
 
 def _row_geometry(rows: int, cols: int) -> tuple[tuple[int], tuple[int], np.int32]:
@@ -73,36 +67,32 @@ def _rowwise(kernel: Any, *arrays: Any) -> Any:
     return out
 
 
+def _row_op(kernel: str, op: str, x2d: Any, grad: Any = None) -> Any:
+    """Check and launch one of the row kernels on a (rows, cols) input (and its gradient)."""
+    x2d = _check_2d(op, "x", x2d)
+    arrays = (x2d,) if grad is None else (x2d, _check_like(op, "x", x2d, "grad", grad))
+    with x2d.device:
+        return _rowwise(KERNELS.function(kernel, x2d.dtype), *arrays)
+
+
 def softmax(x2d: Any) -> Any:
     """exp(x - max) / sum(exp(x - max)) along axis 1 of a (rows, cols) array."""
-    x2d = _check_2d("cuda.softmax.softmax", "x", x2d)
-    with x2d.device:
-        return _rowwise(_fn("softmax_forward", x2d.dtype), x2d)
+    return _row_op("softmax_forward", "cuda.softmax.softmax", x2d)
 
 
 def log_softmax(x2d: Any) -> Any:
     """x - max - log(sum(exp(x - max))) along axis 1 of a (rows, cols) array."""
-    x2d = _check_2d("cuda.softmax.log_softmax", "x", x2d)
-    with x2d.device:
-        return _rowwise(_fn("log_softmax_forward", x2d.dtype), x2d)
+    return _row_op("log_softmax_forward", "cuda.softmax.log_softmax", x2d)
 
 
 def softmax_backward(y: Any, grad: Any) -> Any:
     """dx = y * (grad - sum(grad * y, axis=1)), given y = softmax(x)."""
-    op = "cuda.softmax.softmax_backward"
-    y = _check_2d(op, "y", y)
-    grad = _check_like(op, "y", y, "grad", grad)
-    with y.device:
-        return _rowwise(_fn("softmax_backward", y.dtype), y, grad)
+    return _row_op("softmax_backward", "cuda.softmax.softmax_backward", y, grad)
 
 
 def log_softmax_backward(y_log: Any, grad: Any) -> Any:
     """dx = grad - exp(y_log) * sum(grad, axis=1), given y_log = log_softmax(x)."""
-    op = "cuda.softmax.log_softmax_backward"
-    y_log = _check_2d(op, "y_log", y_log)
-    grad = _check_like(op, "y_log", y_log, "grad", grad)
-    with y_log.device:
-        return _rowwise(_fn("log_softmax_backward", y_log.dtype), y_log, grad)
+    return _row_op("log_softmax_backward", "cuda.softmax.log_softmax_backward", y_log, grad)
 
 
 def _check_targets(op: str, logits: Any, targets: Any) -> Any:
@@ -137,7 +127,7 @@ def cross_entropy_forward(logits2d: Any, targets_int64: Any) -> tuple[Any, Any]:
         raise ShapeError(f"{op} expected at least one class, got logits {shape_str(logits2d.shape)}")
     grid, block, wpr = _row_geometry(rows, cols)
     with logits2d.device:
-        loader.launch(_fn("cross_entropy_forward", logits2d.dtype), grid, block,
+        loader.launch(KERNELS.function("cross_entropy_forward", logits2d.dtype), grid, block,
                       (logits2d, targets, loss, logp, loader.i64(rows), loader.i32(cols), wpr))
     return loss, logp
 
@@ -157,6 +147,6 @@ def cross_entropy_backward(log_probs: Any, targets: Any, grad_per_row: Any) -> A
     if n == 0:
         return dx
     with log_probs.device:
-        loader.launch(_fn("cross_entropy_backward", log_probs.dtype), loader.grid_1d(n), (loader.THREADS,),
+        loader.launch(KERNELS.function("cross_entropy_backward", log_probs.dtype), loader.grid_1d(n), (loader.THREADS,),
                       (log_probs, targets, grad_per_row, dx, loader.i64(n), loader.i32(cols)))
     return dx

@@ -16,25 +16,13 @@ import math
 import warnings
 from typing import Any
 
-import numpy as np
-
 from ..autograd import Function
-from ..backend import default_dtype, get_array_module, is_gpu_array
+from ..backend import default_dtype, erf, get_array_module
+from ..cuda import activation as gpu_activation
+from ..cuda import softmax as gpu_softmax
 from ..errors import DTypeError, RangeError
 from ..tensor import Tensor, as_tensor
 from .args import dim_index
-
-
-def _gpu_activation():
-    from ..cuda import activation
-
-    return activation
-
-
-def _gpu_softmax():
-    from ..cuda import softmax
-
-    return softmax
 
 
 def stable_sigmoid(x: Any) -> Any:
@@ -45,88 +33,118 @@ def stable_sigmoid(x: Any) -> Any:
 
 
 class Relu(Function):
+    saves_output = False  # backward never reads the output: in-place changes of it are safe
+
     def forward(self, x):
         self.x = x
-        return _gpu_activation().forward("relu", x) if is_gpu_array(x) else np.maximum(x, 0)
+        return get_array_module(x).maximum(x, 0)
 
     def backward(self, g):
-        if is_gpu_array(g):
-            return (_gpu_activation().backward("relu", self.x, g),)
         return (g * (self.x > 0),)
+
+    def forward_gpu(self, x):
+        self.x = x
+        return gpu_activation.forward("relu", x)
+
+    def backward_gpu(self, g):
+        return (gpu_activation.backward("relu", self.x, g),)
 
 
 class LeakyRelu(Function):
+    saves_output = False  # backward never reads the output: in-place changes of it are safe
+
     def forward(self, x, negative_slope: float = 0.01):
         self.x, self.slope = x, negative_slope
-        if is_gpu_array(x):
-            return _gpu_activation().forward("leaky_relu", x, negative_slope)
-        return np.where(x > 0, x, x * x.dtype.type(negative_slope))
+        return get_array_module(x).where(x > 0, x, x * x.dtype.type(negative_slope))
 
     def backward(self, g):
-        if is_gpu_array(g):
-            return (_gpu_activation().backward("leaky_relu", self.x, g, self.slope),)
-        return (np.where(self.x > 0, g, g * g.dtype.type(self.slope)),)
+        return (get_array_module(g).where(self.x > 0, g, g * g.dtype.type(self.slope)),)
+
+    def forward_gpu(self, x, negative_slope: float = 0.01):
+        self.x, self.slope = x, negative_slope
+        return gpu_activation.forward("leaky_relu", x, negative_slope)
+
+    def backward_gpu(self, g):
+        return (gpu_activation.backward("leaky_relu", self.x, g, self.slope),)
 
 
 class Sigmoid(Function):
     def forward(self, x):
-        self.y = _gpu_activation().forward("sigmoid", x) if is_gpu_array(x) else stable_sigmoid(x).astype(x.dtype)
+        self.y = stable_sigmoid(x).astype(x.dtype)
         return self.y
 
     def backward(self, g):
-        if is_gpu_array(g):
-            return (_gpu_activation().backward("sigmoid", self.y, g),)
         return (g * self.y * (1 - self.y),)
+
+    def forward_gpu(self, x):
+        self.y = gpu_activation.forward("sigmoid", x)
+        return self.y
+
+    def backward_gpu(self, g):
+        return (gpu_activation.backward("sigmoid", self.y, g),)
 
 
 class Tanh(Function):
     def forward(self, x):
-        self.y = _gpu_activation().forward("tanh", x) if is_gpu_array(x) else np.tanh(x)
+        self.y = get_array_module(x).tanh(x)
         return self.y
 
     def backward(self, g):
-        if is_gpu_array(g):
-            return (_gpu_activation().backward("tanh", self.y, g),)
         return (g * (1 - self.y * self.y),)
+
+    def forward_gpu(self, x):
+        self.y = gpu_activation.forward("tanh", x)
+        return self.y
+
+    def backward_gpu(self, g):
+        return (gpu_activation.backward("tanh", self.y, g),)
 
 
 def _rows(x, axis: int):
-    """View ``x`` as 2-D rows over ``axis`` when that axis is last (what the kernels take)."""
-    return x.reshape(-1, x.shape[-1]) if axis in (-1, x.ndim - 1) and x.ndim >= 1 else None
+    """View ``x`` as 2-D rows over ``axis`` when that axis is last (what the kernels take), else None."""
+    return x.reshape(-1, x.shape[-1]) if x.ndim >= 1 and axis in (-1, x.ndim - 1) else None
 
 
-class Softmax(Function):
+class _RowKernels(Function):
+    """Softmax and LogSoftmax on the GPU: the kernels take 2-D rows over the last axis, so any
+    other axis declines and the generic path runs. ``gpu_names`` = (forward, backward) launchers."""
+
+    gpu_names: tuple[str, str] = ("", "")
+
+    def forward_gpu(self, x, axis: int = -1):
+        rows = _rows(x, axis)
+        if rows is None:
+            return NotImplemented
+        self.axis = axis
+        self.y = getattr(gpu_softmax, self.gpu_names[0])(rows).reshape(x.shape)
+        return self.y
+
+    def backward_gpu(self, g):
+        return (getattr(gpu_softmax, self.gpu_names[1])(_rows(self.y, self.axis), _rows(g, self.axis)).reshape(g.shape),)
+
+
+class Softmax(_RowKernels):
+    gpu_names = ("softmax", "softmax_backward")
+
     def forward(self, x, axis: int = -1):
         self.axis = axis
-        rows = _rows(x, axis) if is_gpu_array(x) else None
-        if rows is not None:
-            self.y = _gpu_softmax().softmax(rows).reshape(x.shape)
-        else:
-            e = get_array_module(x).exp(x - x.max(axis=axis, keepdims=True))
-            self.y = e / e.sum(axis=axis, keepdims=True)
+        e = get_array_module(x).exp(x - x.max(axis=axis, keepdims=True))
+        self.y = e / e.sum(axis=axis, keepdims=True)
         return self.y
 
     def backward(self, g):
-        rows = _rows(g, self.axis) if is_gpu_array(g) else None
-        if rows is not None:
-            return (_gpu_softmax().softmax_backward(_rows(self.y, self.axis), rows).reshape(g.shape),)
         return (self.y * (g - (g * self.y).sum(axis=self.axis, keepdims=True)),)
 
 
-class LogSoftmax(Function):
+class LogSoftmax(_RowKernels):
+    gpu_names = ("log_softmax", "log_softmax_backward")
+
     def forward(self, x, axis: int = -1):
         self.axis = axis
-        rows = _rows(x, axis) if is_gpu_array(x) else None
-        if rows is not None:
-            self.y = _gpu_softmax().log_softmax(rows).reshape(x.shape)
-        else:
-            self.y = log_softmax_array(x, axis)
+        self.y = log_softmax_array(x, axis)
         return self.y
 
     def backward(self, g):
-        rows = _rows(g, self.axis) if is_gpu_array(g) else None
-        if rows is not None:
-            return (_gpu_softmax().log_softmax_backward(_rows(self.y, self.axis), rows).reshape(g.shape),)
         return (g - get_array_module(g).exp(self.y) * g.sum(axis=self.axis, keepdims=True),)
 
 
@@ -215,24 +233,13 @@ def identity(x: Tensor) -> Tensor:
     return x
 
 
-def _erf(x: Any) -> Any:
-    """The error function on a raw array: SciPy's (or CuPy's) when installed, else math.erf per element."""
-    if is_gpu_array(x):
-        from cupyx.scipy.special import erf
-
-        return erf(x)
-    try:
-        from scipy.special import erf
-    except ImportError:  # pragma: no cover - SciPy comes with scikit-learn
-        return np.vectorize(math.erf, otypes=[x.dtype])(x)
-    return erf(x).astype(x.dtype, copy=False)
-
-
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
 class Gelu(Function):
     """x * Phi(x) (exact, with erf) or the tanh approximation, as PyTorch's ``approximate``."""
+
+    saves_output = False  # backward never reads the output: in-place changes of it are safe
 
     def forward(self, x, approximate: str = "none"):
         self.x, self.approximate = x, approximate
@@ -240,7 +247,7 @@ class Gelu(Function):
         if approximate == "tanh":
             self.t = xp.tanh(x.dtype.type(_SQRT_2_OVER_PI) * (x + x.dtype.type(0.044715) * x ** 3))
             return x.dtype.type(0.5) * x * (1 + self.t)
-        self.cdf = x.dtype.type(0.5) * (1 + _erf(x * x.dtype.type(1 / math.sqrt(2.0))))
+        self.cdf = x.dtype.type(0.5) * (1 + erf(x * x.dtype.type(1 / math.sqrt(2.0))))
         return x * self.cdf
 
     def backward(self, g):
@@ -255,6 +262,8 @@ class Gelu(Function):
 class Silu(Function):
     """x * sigmoid(x) (the swish)."""
 
+    saves_output = False  # backward never reads the output: in-place changes of it are safe
+
     def forward(self, x):
         self.x, self.s = x, stable_sigmoid(x).astype(x.dtype, copy=False)
         return x * self.s
@@ -265,6 +274,8 @@ class Silu(Function):
 
 class Elu(Function):
     """x for x > 0, else alpha * (exp(x) - 1)."""
+
+    saves_output = False  # backward never reads the output: in-place changes of it are safe
 
     def forward(self, x, alpha: float = 1.0):
         xp = get_array_module(x)

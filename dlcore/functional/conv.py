@@ -1,13 +1,16 @@
-"""2-D convolution (cross-correlation) as one differentiable Function.
+"""1-D and 2-D convolution (cross-correlation) as one differentiable Function, with groups.
 
-The CPU path is im2col + one big GEMM; the GPU path calls the kernels in
-``dlcore.cuda.conv``. Layout is NCHW everywhere.
+The CPU path is im2col + one big GEMM per group; the GPU path (``Conv2d.forward_gpu``) calls
+the kernels in ``dlcore.cuda.conv``, and declines (the generic CuPy path runs) for groups > 1.
+Layout is NCHW everywhere; the window geometry comes from :mod:`dlcore.functional.window`.
 
     >>> import numpy as np, dlcore
     >>> x = dlcore.tensor(np.ones((1, 1, 4, 4), np.float32))
     >>> w = dlcore.tensor(np.ones((2, 1, 3, 3), np.float32))
     >>> conv2d(x, w, padding="same").shape
     (1, 2, 4, 4)
+    >>> conv1d(dlcore.ones(2, 4, 9), dlcore.ones(6, 2, 3), groups=2).shape
+    (2, 6, 7)
 
 How the CPU path is laid out (measured on the 64x32x28x28 / 64x32x3x3 case, see
 ``tests/test_conv.py`` for the references):
@@ -15,11 +18,14 @@ How the CPU path is laid out (measured on the 64x32x28x28 / 64x32x3x3 case, see
 * im2col writes ``cols`` with shape ``(C, KH, KW, N, OH, OW)``: a small Python loop over the
   KH*KW kernel offsets copies one strided slice of the padded input per offset, so the inner
   copies run over long contiguous rows instead of 3x3 windows.
-* forward is one GEMM ``(F, C*KH*KW) @ (C*KH*KW, N*OH*OW)`` followed by a transpose to NCHW
-  (the bias is added during that transpose, so it costs no extra pass).
-* backward is two GEMMs on the same layout (``dW = G @ cols.T`` and ``dcols = W.T @ G`` with
-  ``G`` of shape ``(F, N*OH*OW)``) and col2im, again a loop over the KH*KW offsets doing
-  vectorised slice-adds.
+* forward is one GEMM ``(F, C*KH*KW) @ (C*KH*KW, N*OH*OW)`` per group (one batched matmul over
+  the groups) followed by a transpose to NCHW (the bias is added during that transpose, so it
+  costs no extra pass).
+* backward is two GEMMs per group on the same layout (``dW = G @ cols.T`` and
+  ``dcols = W.T @ G`` with ``G`` of shape ``(F, N*OH*OW)``) and col2im, again a loop over the
+  KH*KW offsets doing vectorised slice-adds.
+* The CPU algorithm is picked in one place, :func:`cpu_algorithm`, from the table
+  :data:`CPU_ALGORITHMS` of (forward, backward) pairs; another algorithm registers there.
 * The big temporaries (``cols``, ``dcols``, the transposed gradient) come from a small pool of
   recycled buffers, because first-touch page faults on fresh 50 MB arrays cost as much as the
   copy itself.
@@ -27,275 +33,195 @@ How the CPU path is laid out (measured on the 64x32x28x28 / 64x32x3x3 case, see
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
+from typing import Any, Callable
 
 from .. import autograd
 from ..autograd import Function
-from ..backend import get_array_module, is_gpu_array
+from ..backend import get_array_module
 from ..cpu import buffers
+from ..cuda import conv as cuda_conv
 from ..errors import DTypeError, ShapeError, shape_str
 from ..tensor import Tensor, as_tensor
+from .window import (
+    Window,
+    check_nchw,
+    check_window,
+    col2im,
+    im2col,
+    ntuple,
+    pad,
+    padding4,
+    unpad,
+)
 
-__all__ = ["conv2d", "Conv2d", "conv_output_size", "same_padding"]
-
-
-# --------------------------------------------------------------------------- argument helpers
-def _pair(value: Any, name: str, op: str, minimum: int) -> tuple[int, int]:
-    """Turn an int or a pair into a pair of ints, checking each is >= ``minimum``."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        pair = (int(value), int(value))
-    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value
-    ):
-        pair = (int(value[0]), int(value[1]))
-    else:
-        raise ValueError(f"{op} expected {name} as an int or a pair of ints, got {value!r}")
-    if min(pair) < minimum:
-        raise ValueError(f"{op} expected {name} >= {minimum}, got {value!r}")
-    return pair
+__all__ = ["conv1d", "conv2d", "Conv2d", "CPU_ALGORITHMS"]
 
 
-def same_padding(kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) padding that keeps H x W at stride 1, as PyTorch does.
-
-    The total padding along a dim is ``d * (k - 1)``; an odd total puts the extra row/column at
-    the bottom/right, so even kernels work too.
-
-    >>> same_padding((3, 3), (1, 1))
-    (1, 1, 1, 1)
-    >>> same_padding((4, 2), (1, 1))
-    (1, 2, 0, 1)
-    """
-    out = []
-    for k, d in zip(kernel, dilation):
-        total = d * (k - 1)
-        out += [total // 2, total - total // 2]
-    return tuple(out)  # type: ignore[return-value]
-
-
-def _padding4(padding: Any, kernel: tuple[int, int], stride: tuple[int, int],
-              dilation: tuple[int, int], op: str) -> tuple[int, int, int, int]:
-    """Normalise ``padding`` (int, pair, 4-tuple, "same", "valid") to (top, bottom, left, right)."""
-    if isinstance(padding, str):
-        mode = padding.lower()
-        if mode == "valid":
-            return (0, 0, 0, 0)
-        if mode == "same":
-            if stride != (1, 1):
-                raise ValueError(
-                    f"{op}: padding='same' is not supported for strided convolutions "
-                    f"(got stride={stride}); use an explicit padding instead"
-                )
-            return same_padding(kernel, dilation)
-        raise ValueError(f"{op} expected padding 'same', 'valid', an int or a pair of ints, got {padding!r}")
-    if isinstance(padding, (tuple, list)) and len(padding) == 4:
-        if not all(isinstance(p, (int, np.integer)) and not isinstance(p, bool) and p >= 0 for p in padding):
-            raise ValueError(f"{op} expected padding as 4 ints >= 0, got {padding!r}")
-        return tuple(int(p) for p in padding)  # type: ignore[return-value]
-    ph, pw = _pair(padding, "padding", op, 0)
-    return (ph, ph, pw, pw)
-
-
-def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
-    """``floor((size + 2p - d(k-1) - 1) / s) + 1`` (``padding`` may be a (before, after) pair).
-
-    >>> conv_output_size(28, 3, padding=1)
-    28
-    >>> conv_output_size(28, 2, stride=2)
-    14
-    """
-    total = 2 * padding if isinstance(padding, int) else sum(padding)
-    return (size + total - dilation * (kernel - 1) - 1) // stride + 1
-
-
-def _check_window(op: str, x_shape: tuple, kernel: tuple[int, int], pad4: tuple[int, int, int, int],
-                  dilation: tuple[int, int] = (1, 1), what: str = "kernel") -> None:
-    """Raise a ShapeError when the (dilated) window does not fit into the padded input."""
-    H, W = x_shape[2], x_shape[3]
-    hp, wp = H + pad4[0] + pad4[1], W + pad4[2] + pad4[3]
-    eh, ew = dilation[0] * (kernel[0] - 1) + 1, dilation[1] * (kernel[1] - 1) + 1
-    if eh > hp or ew > wp:
-        dil = f" (dilation {dilation[0]}×{dilation[1]}, spans {eh}×{ew})" if dilation != (1, 1) else ""
-        raise ShapeError(
-            f"{op}: {what} {kernel[0]}×{kernel[1]}{dil} is larger than the padded input {hp}×{wp} "
-            f"(input {shape_str(x_shape)}, padding {pad4})"
-        )
-
-
-def _check_nchw(op: str, x: Any) -> None:
-    if x.ndim != 4:
-        hint = ": add a batch dimension, e.g. x.reshape(1, *x.shape)" if x.ndim == 3 else ""
-        raise ShapeError(f"{op} expected a 4-D input (N, C, H, W), got {shape_str(x.shape)}{hint}")
-    if x.dtype.kind != "f":
-        raise DTypeError(f"{op} expected a floating-point input, got dtype {x.dtype}: convert with .float()")
-    if x.shape[0] == 0:
-        raise ShapeError(f"{op} got an empty batch {shape_str(x.shape)}")
-
-
-# --------------------------------------------------------------------------- im2col / col2im
-def _offset_slices(i: int, j: int, stride, dilation, out_hw) -> tuple[slice, slice]:
-    """The rows/cols of the padded input that kernel offset (i, j) reads for every output pixel."""
-    (sh, sw), (dh, dw), (oh, ow) = stride, dilation, out_hw
-    r0, c0 = i * dh, j * dw
-    return slice(r0, r0 + sh * (oh - 1) + 1, sh), slice(c0, c0 + sw * (ow - 1) + 1, sw)
-
-
-def _pad(x: Any, pad4: tuple[int, int, int, int], value: float = 0.0) -> Any:
-    """Zero-pad (or ``value``-pad) H and W of an NCHW array; no copy when there is no padding."""
-    if not any(pad4):
-        return x
+# --------------------------------------------------------------------------- CPU algorithm: im2col + GEMM
+def im2col_forward(fn: "Conv2d", x: Any, w: Any, b: Any, win: Window, groups: int) -> Any:
+    """y = W @ cols per group; keeps ``cols`` on ``fn`` when the weight gradient will be needed."""
     xp = get_array_module(x)
-    t, b, l, r = pad4
-    N, C, H, W = x.shape
-    out = buffers.take((N, C, H + t + b, W + l + r), x.dtype, xp)  # callers give it back when done
-    if value == 0.0:  # fill only the border; the interior is overwritten right after
-        out[:, :, :t] = 0
-        out[:, :, H + t:] = 0
-        out[:, :, t:H + t, :l] = 0
-        out[:, :, t:H + t, W + l:] = 0
+    N, C, _, _ = x.shape
+    F, Cg, kh, kw = w.shape
+    oh, ow = win.out_hw
+    G, CKKg, P = groups, Cg * kh * kw, N * oh * ow
+    xpad = pad(x, win.pad4)
+    cols = buffers.take((C, kh, kw, N, oh, ow), x.dtype, xp)
+    cols = im2col(xpad, (kh, kw), win.stride, win.dilation, (oh, ow), out=cols)
+    if xpad is not x:
+        buffers.give(xpad)
+    y2 = buffers.take((G, F // G, P), x.dtype, xp)
+    y2 = xp.matmul(w.reshape(G, F // G, CKKg), cols.reshape(G, CKKg, P), out=y2)
+    y = xp.empty((N, F, oh, ow), x.dtype)
+    y4 = y2.reshape(F, N, oh, ow).transpose(1, 0, 2, 3)
+    if b is not None:  # the bias is added during the transpose back to NCHW: no extra pass
+        xp.add(y4, b.reshape(1, F, 1, 1), out=y)
     else:
-        out.fill(value)
-    out[:, :, t:H + t, l:W + l] = x
-    return out
+        y[...] = y4
+    buffers.give(y2)
+    if autograd.is_grad_enabled() and fn.needs(1):
+        fn.cols = cols
+    else:
+        buffers.give(cols)
+    return y
 
 
-def _unpad(x: Any, pad4: tuple[int, int, int, int]) -> Any:
-    t, b, l, r = pad4
-    return x[:, :, t:x.shape[2] - b, l:x.shape[3] - r]
+def im2col_backward(fn: "Conv2d", grad: Any) -> tuple:
+    """(dx, dw, db): two GEMMs per group on the im2col layout, then col2im."""
+    xp = get_array_module(grad)
+    win, w, G = fn.window, fn.w, fn.groups
+    N, C, H, W = win.in_shape
+    F, Cg, kh, kw = w.shape
+    oh, ow = win.out_hw
+    CKKg, P = Cg * kh * kw, N * oh * ow
+    g2 = buffers.take((F, N, oh, ow), grad.dtype, xp)
+    g2[...] = grad.transpose(1, 0, 2, 3)
+    g3 = g2.reshape(G, F // G, P)
+    dx = dw = db = None
+    if fn.needs(2) and fn.has_bias:
+        db = g2.reshape(F, P).sum(axis=1)
+    if fn.needs(1):
+        dw = xp.matmul(g3, fn.cols.reshape(G, CKKg, P).transpose(0, 2, 1)).reshape(w.shape)
+        buffers.give(fn.cols)
+        fn.cols = None
+    if fn.needs(0):
+        dcols = buffers.take((G, CKKg, P), grad.dtype, xp)
+        dcols = xp.matmul(w.reshape(G, F // G, CKKg).transpose(0, 2, 1), g3, out=dcols)
+        hp, wp = win.padded_hw
+        dxt = col2im(dcols.reshape(C, kh, kw, N, oh, ow), (N, C, hp, wp), (kh, kw), win.stride, win.dilation,
+                     (oh, ow))
+        buffers.give(dcols)
+        dx = xp.empty(win.in_shape, grad.dtype)
+        dx[...] = unpad(dxt, win.pad4).transpose(1, 0, 2, 3)
+        buffers.give(dxt)
+    buffers.give(g2)
+    return dx, dw, db
 
 
-def im2col(xpad: Any, kernel, stride, dilation, out_hw, out: Any = None) -> Any:
-    """Columns of a padded NCHW input, shape ``(C, KH, KW, N, OH, OW)``.
-
-    One vectorised copy per kernel offset (KH*KW copies in all), each a strided slice of the
-    whole batch.
-    """
-    xp = get_array_module(xpad)
-    N, C = xpad.shape[:2]
-    kh, kw = kernel
-    oh, ow = out_hw
-    cols = xp.empty((C, kh, kw, N, oh, ow), xpad.dtype) if out is None else out
-    xt = xpad.transpose(1, 0, 2, 3)  # (C, N, Hp, Wp) view
-    for i in range(kh):
-        for j in range(kw):
-            rs, cs = _offset_slices(i, j, stride, dilation, out_hw)
-            cols[:, i, j] = xt[:, :, rs, cs]
-    return cols
+#: The CPU (and generic CuPy) algorithms, by name: (forward, backward). :func:`cpu_algorithm`
+#: is the one place that picks one; a new algorithm (say Winograd) registers itself here.
+CPU_ALGORITHMS: dict[str, tuple[Callable, Callable]] = {"im2col": (im2col_forward, im2col_backward)}
 
 
-def col2im(cols: Any, padded_shape: tuple, kernel, stride, dilation, out_hw) -> Any:
-    """Adjoint of :func:`im2col`: scatter-add ``(C, KH, KW, N, OH, OW)`` back to (C, N, Hp, Wp)."""
-    xp = get_array_module(cols)
-    N, C, hp, wp = padded_shape
-    kh, kw = kernel
-    dx = buffers.take((C, N, hp, wp), cols.dtype, xp)
-    dx.fill(0)
-    for i in range(kh):
-        for j in range(kw):
-            rs, cs = _offset_slices(i, j, stride, dilation, out_hw)
-            dx[:, :, rs, cs] += cols[:, i, j]
-    return dx  # (C, N, Hp, Wp): the caller transposes back to NCHW
+def cpu_algorithm(x: Any, w: Any, win: Window, groups: int) -> str:
+    """The name of the CPU algorithm for this call (today always "im2col")."""
+    return "im2col"
 
 
 # --------------------------------------------------------------------------- the Function
 class Conv2d(Function):
-    """Cross-correlation of an NCHW batch with ``(F, C, KH, KW)`` filters, plus a bias.
+    """Cross-correlation of an NCHW batch with ``(F, C / groups, KH, KW)`` filters, plus a bias.
 
-    ``padding`` is a (ph, pw) pair (symmetric) or a (top, bottom, left, right) 4-tuple.
+    Params: ``window`` (a checked :class:`~dlcore.functional.window.Window`) and ``groups``.
     """
 
-    def forward(self, x, w, b=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1)):
-        pad4 = tuple(padding) if len(padding) == 4 else (padding[0], padding[0], padding[1], padding[1])
-        N, C, H, W = x.shape
-        F, _, kh, kw = w.shape
-        oh = conv_output_size(H, kh, stride[0], (pad4[0], pad4[1]), dilation[0])
-        ow = conv_output_size(W, kw, stride[1], (pad4[2], pad4[3]), dilation[1])
-        self.meta = (x.shape, pad4, (kh, kw), tuple(stride), tuple(dilation), (oh, ow))
-        self.w = w
-        self.has_bias = b is not None
+    saves_output = False  # backward never reads the output: in-place changes of it are safe
 
-        if is_gpu_array(x):
-            from ..cuda import conv as cuda_conv
+    def needs(self, i: int) -> bool:
+        """Whether input ``i`` (0 x, 1 weight, 2 bias) needs a gradient."""
+        return len(self.needs_input_grad) > i and self.needs_input_grad[i]
 
-            sym = (pad4[0], pad4[2]) if (pad4[0] == pad4[1] and pad4[2] == pad4[3]) else None
-            xin = x if sym is not None else _pad(x, pad4)
-            self.gpu_pad = sym if sym is not None else (0, 0)
-            self.x = xin
-            return cuda_conv.conv2d_forward(xin, w, b, tuple(stride), self.gpu_pad, tuple(dilation))
+    def _keep(self, w: Any, b: Any, window: Window, groups: int) -> None:
+        self.w, self.has_bias, self.window, self.groups = w, b is not None, window, groups
 
-        xp = get_array_module(x)
-        xpad = _pad(x, pad4)
-        CKK, P = C * kh * kw, N * oh * ow
-        cols = buffers.take((C, kh, kw, N, oh, ow), x.dtype, xp)
-        cols = im2col(xpad, (kh, kw), stride, dilation, (oh, ow), out=cols)
-        if xpad is not x:
-            buffers.give(xpad)
-        y2 = buffers.take((F, P), x.dtype, xp)
-        y2 = xp.matmul(w.reshape(F, CKK), cols.reshape(CKK, P), out=y2)
-        y = xp.empty((N, F, oh, ow), x.dtype)
-        y4 = y2.reshape(F, N, oh, ow).transpose(1, 0, 2, 3)
-        if b is not None:
-            xp.add(y4, b.reshape(1, F, 1, 1), out=y)
-        else:
-            y[...] = y4
-        buffers.give(y2)
-        keep = autograd.is_grad_enabled() and len(self.needs_input_grad) > 1 and self.needs_input_grad[1]
-        if keep:
-            self.cols = cols
-        else:
-            buffers.give(cols)
-        return y
+    def forward(self, x, w, b=None, window: Window = None, groups: int = 1):
+        self._keep(w, b, window, groups)
+        self.algorithm = cpu_algorithm(x, w, window, groups)
+        return CPU_ALGORITHMS[self.algorithm][0](self, x, w, b, window, groups)
 
     def backward(self, grad):
-        x_shape, pad4, kernel, stride, dilation, (oh, ow) = self.meta
-        needs = tuple(self.needs_input_grad) + (False,) * (3 - len(self.needs_input_grad))
-        need_dx, need_dw, need_db = needs[0], needs[1], needs[2] and self.has_bias
-        w = self.w
-        if is_gpu_array(grad):
-            from ..cuda import conv as cuda_conv
+        return CPU_ALGORITHMS[self.algorithm][1](self, grad)
 
-            dx, dw, db = cuda_conv.conv2d_backward(
-                self.x, w, grad, stride, self.gpu_pad, dilation, needs=(need_dx, need_dw, need_db)
-            )
-            if dx is not None and self.gpu_pad == (0, 0) and any(pad4):  # explicit asymmetric pad
-                dx = get_array_module(dx).ascontiguousarray(_unpad(dx, pad4))
-            self.x = None
-            return dx, dw, db
+    def forward_gpu(self, x, w, b=None, window: Window = None, groups: int = 1):
+        if groups != 1:  # the kernels have no groups: the generic CuPy path runs
+            return NotImplemented
+        self._keep(w, b, window, groups)
+        self.gpu_pad = window.symmetric
+        self.x = x if self.gpu_pad is not None else pad(x, window.pad4)  # asymmetric: pad explicitly
+        return cuda_conv.conv2d_forward(self.x, w, b, window.stride, self.gpu_pad or (0, 0), window.dilation)
 
-        xp = get_array_module(grad)
-        N, C, H, W = x_shape
-        F, _, kh, kw = w.shape
-        CKK, P = C * kh * kw, N * oh * ow
-        g2 = buffers.take((F, N, oh, ow), grad.dtype, xp)
-        g2[...] = grad.transpose(1, 0, 2, 3)
-        g2 = g2.reshape(F, P)
-        dx = dw = db = None
-        if need_db:
-            db = g2.sum(axis=1)
-        if need_dw:
-            cols = self.cols
-            dw = xp.matmul(g2, cols.reshape(CKK, P).T).reshape(w.shape)
-            buffers.give(cols)
-            self.cols = None
-        if need_dx:
-            dcols = buffers.take((CKK, P), grad.dtype, xp)
-            dcols = xp.matmul(w.reshape(F, CKK).T, g2, out=dcols)
-            hp, wp = H + pad4[0] + pad4[1], W + pad4[2] + pad4[3]
-            dxt = col2im(dcols.reshape(C, kh, kw, N, oh, ow), (N, C, hp, wp), kernel, stride, dilation, (oh, ow))
-            buffers.give(dcols)
-            dx = xp.empty(x_shape, grad.dtype)
-            dx[...] = _unpad(dxt, pad4).transpose(1, 0, 2, 3)
-            buffers.give(dxt)
-        buffers.give(g2)
+    def backward_gpu(self, grad):
+        win = self.window
+        dx, dw, db = cuda_conv.conv2d_backward(self.x, self.w, grad, win.stride, self.gpu_pad or (0, 0),
+                                               win.dilation, needs=(self.needs(0), self.needs(1),
+                                                                    self.needs(2) and self.has_bias))
+        if dx is not None and self.gpu_pad is None:
+            dx = get_array_module(dx).ascontiguousarray(unpad(dx, win.pad4))
+        self.x = None
         return dx, dw, db
 
 
-# --------------------------------------------------------------------------- public function
+# --------------------------------------------------------------------------- public functions
+def _check_conv_args(op: str, xd: Any, wd: Any, bias: Any, groups: Any, spatial: int) -> int:
+    """Check the arrays of a conv call against each other; returns ``groups`` as an int."""
+    check_nchw(op, xd, spatial)
+    if wd.ndim != spatial + 2:
+        dims = "KH, KW" if spatial == 2 else "K"
+        raise ShapeError(f"{op} expected a {spatial + 2}-D weight (out_channels, in_channels, {dims}), "
+                         f"got {shape_str(wd.shape)}")
+    (groups,) = ntuple(groups, 1, "groups", op, 1)
+    F, Cg = wd.shape[:2]
+    if F % groups:
+        raise ValueError(f"{op} expected out_channels ({F}) divisible by groups ({groups})")
+    if xd.shape[1] != Cg * groups:
+        per = f" ({Cg} per group x {groups} groups)" if groups > 1 else ""
+        layout = "H, W" if spatial == 2 else "L"
+        raise ShapeError(f"{op} expected input with {Cg * groups} channels{per} (N, {Cg * groups}, {layout}), "
+                         f"got {shape_str(xd.shape)} (weight {shape_str(wd.shape)})")
+    if bias is not None and tuple(bias.array.shape) != (F,):
+        raise ShapeError(f"{op} expected bias of shape ({F},) for {F} filters, got {shape_str(bias.array.shape)}")
+    if xd.dtype != wd.dtype:
+        raise DTypeError(f"{op} expected input and weight of one dtype, got {xd.dtype} and {wd.dtype}")
+    return groups
+
+
+def _conv(op: str, x: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: Any,
+          spatial: int) -> Tensor:
+    """The one checked entry of conv1d and conv2d: every argument is checked here, once.
+
+    A 1-D convolution runs as a 2-D one over an (N, C, 1, L) view.
+    """
+    x, weight, bias = (None if t is None else as_tensor(t) for t in (x, weight, bias))
+    groups = _check_conv_args(op, x.array, weight.array, bias, groups, spatial)
+    lead = () if spatial == 2 else (1,)
+    kernel = lead + tuple(weight.shape[2:])
+    stride = lead + ntuple(stride, spatial, "stride", op, 1)
+    dilation = lead + ntuple(dilation, spatial, "dilation", op, 1)
+    if spatial == 1 and not isinstance(padding, str):
+        padding = (0, ntuple(padding, 1, "padding", op, 0)[0])
+    pad4 = padding4(padding, kernel, stride, dilation, op)
+    if spatial == 1:
+        x = x.reshape(x.shape[0], x.shape[1], 1, x.shape[2])
+        weight = weight.reshape(weight.shape[0], weight.shape[1], 1, weight.shape[2])
+    check_window(op, x.shape, kernel, pad4, dilation)
+    y = Conv2d.apply(x, weight, bias, window=Window.of(x.shape, kernel, stride, pad4, dilation), groups=groups)
+    return y if spatial == 2 else y.reshape(y.shape[0], y.shape[1], y.shape[3])
+
+
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple = 1,
-           padding: int | tuple | str = 0, dilation: int | tuple = 1, layer: str | None = None) -> Tensor:
-    """2-D cross-correlation of an NCHW batch with ``(F, C, KH, KW)`` filters, as in PyTorch.
+           padding: int | tuple | str = 0, dilation: int | tuple = 1, groups: int = 1,
+           layer: str | None = None) -> Tensor:
+    """2-D cross-correlation of an NCHW batch with ``(F, C / groups, KH, KW)`` filters, as in PyTorch.
 
     ``y[n, f, i, j] = b[f] + sum_{c,u,v} w[f, c, u, v] * x[n, c, s*i + d*u - p, s*j + d*v - p]``
 
@@ -305,38 +231,34 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | 
 
     Args:
         x: input of shape (N, C, H, W).
-        weight: filters of shape (F, C, KH, KW).
+        weight: filters of shape (F, C / groups, KH, KW).
         bias: optional (F,) bias.
         stride, dilation: int or (h, w) pair.
-        padding: int, (h, w) pair, "valid" (no padding) or "same" (output H x W equals the
-            input's at stride 1; an even kernel gets one extra row/column at the bottom/right,
-            as in PyTorch). "same" with stride > 1 raises ValueError.
-
+        padding: int, (h, w) pair, (top, bottom, left, right), "valid" (no padding) or "same"
+            (output H x W equals the input's at stride 1; an even kernel gets one extra
+            row/column at the bottom/right, as in PyTorch). "same" with stride > 1 raises.
+        groups: input and output channels split into this many independent groups.
         layer: names the caller in error messages, e.g. "Conv2d(1→16, k=3)".
 
     Returns:
         (N, F, OH, OW) with ``OH = floor((H + 2p - d(KH-1) - 1) / s) + 1``.
+
+    >>> import dlcore
+    >>> conv2d(dlcore.ones(1, 2, 5, 5), dlcore.ones(3, 2, 3, 3), stride=2).shape
+    (1, 3, 2, 2)
     """
-    op = layer or "conv2d"
-    x, weight, bias = (None if t is None else as_tensor(t) for t in (x, weight, bias))
-    xd, wd = x.array, weight.array
-    _check_nchw(op, xd)
-    if wd.ndim != 4:
-        raise ShapeError(f"{op} expected a 4-D weight (out_channels, in_channels, KH, KW), got {shape_str(wd.shape)}")
-    F, C, kh, kw = wd.shape
-    if xd.shape[1] != C:
-        raise ShapeError(
-            f"{op} expected input with {C} channels (N, {C}, H, W) to match weight {shape_str(wd.shape)}, "
-            f"got {shape_str(xd.shape)}"
-        )
-    if bias is not None:
-        bd = bias.array
-        if tuple(bd.shape) != (F,):
-            raise ShapeError(f"{op} expected bias of shape ({F},) for {F} filters, got {shape_str(bd.shape)}")
-    if xd.dtype != wd.dtype:
-        raise DTypeError(f"{op} expected input and weight of one dtype, got {xd.dtype} and {wd.dtype}")
-    stride = _pair(stride, "stride", op, 1)
-    dilation = _pair(dilation, "dilation", op, 1)
-    pad4 = _padding4(padding, (kh, kw), stride, dilation, op)
-    _check_window(op, xd.shape, (kh, kw), pad4, dilation)
-    return Conv2d.apply(x, weight, bias, stride=stride, padding=pad4, dilation=dilation)
+    return _conv(layer or "conv2d", x, weight, bias, stride, padding, dilation, groups, 2)
+
+
+def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple = 1,
+           padding: int | tuple | str = 0, dilation: int | tuple = 1, groups: int = 1,
+           layer: str | None = None) -> Tensor:
+    """1-D cross-correlation of an (N, C, L) batch with ``(F, C / groups, K)`` filters, as in PyTorch.
+
+    Runs as :func:`conv2d` over an (N, C, 1, L) view; ``padding`` is an int, "same" or "valid".
+
+    >>> import dlcore
+    >>> conv1d(dlcore.ones(1, 1, 5), dlcore.ones(1, 1, 3), padding=1).tolist()
+    [[[2.0, 3.0, 3.0, 3.0, 2.0]]]
+    """
+    return _conv(layer or "conv1d", x, weight, bias, stride, padding, dilation, groups, 1)

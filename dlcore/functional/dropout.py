@@ -25,6 +25,8 @@ __all__ = ["dropout", "dropout2d"]
 class Dropout(Function):
     """Multiply by a mask of 0 and 1/(1-p); ``mask_shape`` broadcasts one draw over a channel."""
 
+    saves_output = False  # backward never reads the output: in-place changes of it are safe
+
     def forward(self, x, p: float, mask_shape: tuple | None = None):
         shape = x.shape if mask_shape is None else mask_shape
         keep = random_uniform(get_array_module(x), shape) >= p

@@ -20,6 +20,8 @@ __all__ = ["embedding"]
 class Embedding(Function):
     """weight[indices]; backward scatters the gradient into the rows (skipping ``padding_idx``)."""
 
+    saves_output = False  # backward never reads the output: in-place changes of it are safe
+
     def forward(self, indices, weight, padding_idx: int | None = None):
         self.indices, self.rows, self.padding_idx = indices, weight.shape[0], padding_idx
         return weight[indices]

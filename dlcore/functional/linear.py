@@ -17,6 +17,8 @@ from ..tensor import Tensor, tensor
 class Linear(Function):
     """y = x @ W.T + b for x of shape (*, in) and W of shape (out, in)."""
 
+    saves_output = False  # backward never reads the output: in-place changes of it are safe
+
     def forward(self, x, weight, bias=None):
         self.x, self.weight, self.has_bias = x, weight, bias is not None
         y = x @ weight.T

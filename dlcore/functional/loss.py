@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
-from ..backend import get_array_module, is_gpu_array
+from ..backend import get_array_module
+from ..cuda import softmax as gpu_softmax
 from ..errors import DTypeError, RangeError, ShapeError, shape_str
 from ..tensor import Tensor, as_tensor
 from .activation import log_softmax_array, stable_sigmoid
@@ -189,22 +190,23 @@ class CrossEntropy(Function):
 
     def forward(self, logits, targets):
         self.targets = targets
-        if is_gpu_array(logits):
-            from ..cuda import softmax as gpu
-
-            loss, self.log_probs = gpu.cross_entropy_forward(logits, targets)
-            return loss
         self.log_probs = log_softmax_array(logits, axis=1)
-        return -self.log_probs[np.arange(len(targets)), targets]
+        rows = get_array_module(logits).arange(len(targets))
+        return -self.log_probs[rows, targets]
 
     def backward(self, g):
-        if is_gpu_array(g):
-            from ..cuda import softmax as gpu
-
-            return gpu.cross_entropy_backward(self.log_probs, self.targets, g), None
-        grad = np.exp(self.log_probs)
-        grad[np.arange(len(self.targets)), self.targets] -= 1
+        xp = get_array_module(g)
+        grad = xp.exp(self.log_probs)
+        grad[xp.arange(len(self.targets)), self.targets] -= 1
         return grad * g[:, None], None
+
+    def forward_gpu(self, logits, targets):
+        self.targets = targets
+        loss, self.log_probs = gpu_softmax.cross_entropy_forward(logits, targets)
+        return loss
+
+    def backward_gpu(self, g):
+        return gpu_softmax.cross_entropy_backward(self.log_probs, self.targets, g), None
 
 
 class LogisticLoss(Function):

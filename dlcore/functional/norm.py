@@ -37,6 +37,8 @@ __all__ = ["batch_norm", "BatchNorm", "layer_norm", "LayerNorm"]
 class BatchNorm(Function):
     """Inputs: x, running_mean, running_var, weight, bias (each of the last four may be None)."""
 
+    saves_output = False  # backward never reads the output: in-place changes of it are safe
+
     def forward(self, x, running_mean, running_var, weight, bias, training=True, momentum=0.1, eps=1e-5,
                 status=None):
         xp = get_array_module(x)
@@ -134,6 +136,8 @@ def batch_norm(x: Tensor, running_mean: Any, running_var: Any, weight: Tensor | 
 
 class LayerNorm(Function):
     """Normalise over the last ``ndims`` dimensions; inputs x, weight, bias (the last two may be None)."""
+
+    saves_output = False  # backward never reads the output: in-place changes of it are safe
 
     def forward(self, x, weight, bias, ndims: int = 1, eps: float = 1e-5):
         xp = get_array_module(x)

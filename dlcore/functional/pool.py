@@ -1,4 +1,4 @@
-"""2-D max and average pooling as differentiable Functions (NCHW).
+"""2-D max, average and adaptive pooling as differentiable Functions (NCHW), as in PyTorch.
 
 The CPU path is *separable*: a KH x KW window max (or sum) is a 1-D max over the KW columns
 followed by a 1-D max over the KH rows. Each 1-D stage is a short Python loop over the window
@@ -9,8 +9,12 @@ array passes instead of 4 x 4, and no Python loop ever runs over pixels or batch
 once instead of accumulating into a zeroed array.
 
 Max pooling remembers, per stage, which offset won (the first maximum in row-major window order,
-as in PyTorch), and the backward routes the gradient only there. Padding pads with -inf for max
-and with zeros (counted in the divisor, ``count_include_pad=True``) for average pooling.
+as in PyTorch; in a window whose real values are all -inf, the first real tap), and the backward
+routes the gradient only there. Padding pads with -inf for max and with zeros for average
+pooling; ``ceil_mode`` adds room at the bottom/right so that the last windows fit, and the
+average's divisor follows ``count_include_pad`` / ``divisor_override`` as in PyTorch. The GPU
+kernels (``forward_gpu``) cover the plain cases and decline the others (dilation, ceil mode,
+count_include_pad=False, divisor_override), which then run on the generic path with CuPy.
 
     >>> import numpy as np, dlcore
     >>> x = dlcore.tensor(np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4))
@@ -18,6 +22,8 @@ and with zeros (counted in the divisor, ``count_include_pad=True``) for average 
     [[[[5.0, 7.0], [13.0, 15.0]]]]
     >>> avg_pool2d(x, 2).tolist()
     [[[[2.5, 4.5], [10.5, 12.5]]]]
+    >>> adaptive_avg_pool2d(x, 1).tolist()
+    [[[[7.5]]]]
 """
 
 from __future__ import annotations
@@ -27,12 +33,14 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Function
-from ..backend import get_array_module, is_gpu_array
+from ..backend import get_array_module
 from ..cpu import buffers, parallel_chunks
+from ..cuda import pool as cuda_pool
 from ..tensor import Tensor, as_tensor
-from .conv import _check_nchw, _check_window, _pad, _pair, _unpad, conv_output_size
+from .window import Window, adaptive_bins, check_nchw, check_window, ntuple, pad, pair, unpad
 
-__all__ = ["max_pool2d", "avg_pool2d", "MaxPool2d", "AvgPool2d"]
+__all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "MaxPool2d", "AvgPool2d",
+           "AdaptivePool2d"]
 
 
 # --------------------------------------------------------------------------- 1-D stages
@@ -48,49 +56,67 @@ def _index_dtype(k: int) -> Any:
     return np.bool_ if k == 2 else np.uint8
 
 
-def _covered_once(in_len: int, k: int, s: int, n_out: int) -> bool:
+def _writes_once(in_len: int, k: int, s: int, d: int, n_out: int) -> bool:
     """Whether the windows tile the input exactly (each position read by exactly one window)."""
-    return s == k and s * n_out == in_len
+    return d == 1 and s == k and s * n_out == in_len
 
 
-def _max_stage(x: Any, axis: int, k: int, s: int, n_out: int, out: Any, idx: Any) -> None:
-    """1-D sliding max along ``axis`` into ``out``; ``idx`` gets the offset of the first maximum."""
+def _first_real(xp: Any, axis: int, k: int, s: int, d: int, n_out: int, lead: int) -> Any:
+    """Per output position along ``axis``, the first window offset past the leading padding, shaped to broadcast."""
+    j0 = np.clip(-(-(lead - s * np.arange(n_out)) // d), 0, k - 1)
+    shape = [1, 1, 1, 1]
+    shape[axis] = n_out
+    return xp.asarray(j0.reshape(shape))
+
+
+def _max_stage(x: Any, axis: int, k: int, s: int, d: int, n_out: int, out: Any, idx: Any, lead: int) -> None:
+    """1-D sliding max along ``axis`` into ``out``; ``idx`` gets the offset of the first maximum.
+
+    ``lead`` leading positions along ``axis`` are padding: a window starting there takes its
+    first real tap as the winner before comparing (so an all -inf window keeps its gradient).
+    """
     xp = get_array_module(x)
     v0 = x[_sl(axis, 0, s, n_out)]
     if k == 1:
         out[...] = v0
         idx[...] = 0
         return
-    v1 = x[_sl(axis, 1, s, n_out)]
-    xp.greater(v1, v0, out=idx if k == 2 else idx.view(np.bool_))  # offset 1 won (uint8 0/1 shares bool bytes)
+    j0 = _first_real(xp, axis, k, s, d, n_out, lead) if lead else None
+    v1 = x[_sl(axis, d, s, n_out)]
+    first = idx if k == 2 else idx.view(np.bool_)  # uint8 0/1 shares bool's bytes
+    xp.greater(v1, v0, out=first)  # offset 1 won
+    if j0 is not None:
+        first |= j0 == 1  # offset 0 of these windows is padding
     xp.maximum(v0, v1, out=out)
     for j in range(2, k):
-        vj = x[_sl(axis, j, s, n_out)]
+        vj = x[_sl(axis, j * d, s, n_out)]
         won = xp.greater(vj, out)  # strictly greater: ties keep the earlier offset, as PyTorch does
+        if j0 is not None:
+            won |= j0 == j  # every earlier tap of these windows is padding
         xp.maximum(out, vj, out=out)
         xp.copyto(idx, np.uint8(j), where=won)
 
 
-def _scatter_stage(g: Any, idx: Any, dx: Any, axis: int, k: int, s: int, n_out: int) -> None:
+def _scatter_stage(g: Any, idx: Any, dx: Any, axis: int, k: int, s: int, d: int, n_out: int) -> None:
     """Backward of :func:`_max_stage`: write into ``dx`` the gradient ``g`` sent to each winner."""
     xp = get_array_module(g)
-    overlap = s < k
-    if overlap or not _covered_once(dx.shape[axis], k, s, n_out):
+    overlap = k > 1 and (s < k or d > 1)
+    if overlap or not _writes_once(dx.shape[axis], k, s, d, n_out):
         dx.fill(0)  # overlapping windows accumulate; gaps and remainders get no gradient
     if k == 1:  # a window of one never overlaps another
         dx[_sl(axis, 0, s, n_out)] = g
     elif k == 2:  # second = g * idx, first = g - second
         second = xp.multiply(g, idx, out=buffers.take(g.shape, g.dtype, xp))
         if overlap:
-            dx[_sl(axis, 1, s, n_out)] += second
+            dx[_sl(axis, d, s, n_out)] += second
             dx[_sl(axis, 0, s, n_out)] += g - second
         else:
-            dx[_sl(axis, 1, s, n_out)] = second
+            dx[_sl(axis, d, s, n_out)] = second
             xp.subtract(g, second, out=dx[_sl(axis, 0, s, n_out)])
         buffers.give(second)
     else:
         for j in range(k):
-            view = dx[_sl(axis, j, s, n_out)]
+            view = dx[_sl(axis, j * d, s, n_out)]
             if overlap:
                 view += g * (idx == j)
             else:
@@ -106,13 +132,14 @@ def _sum_stage(x: Any, axis: int, k: int, s: int, n_out: int, out: Any) -> None:
 
 def _spread_stage(g: Any, dx: Any, axis: int, k: int, s: int, n_out: int) -> None:
     """Backward of :func:`_sum_stage`: every window position of ``dx`` receives the window's gradient."""
-    if s < k or not _covered_once(dx.shape[axis], k, s, n_out):
+    once = _writes_once(dx.shape[axis], k, s, 1, n_out)
+    if not once:
         dx.fill(0)
-        for j in range(k):
-            dx[_sl(axis, j, s, n_out)] += g
-    else:
-        for j in range(k):
+    for j in range(k):
+        if once:
             dx[_sl(axis, j, s, n_out)] = g
+        else:
+            dx[_sl(axis, j, s, n_out)] += g
 
 
 def _over_batch(work: Any, n: int, size: int, xp: Any) -> None:
@@ -123,162 +150,341 @@ def _over_batch(work: Any, n: int, size: int, xp: Any) -> None:
         work(0, n)
 
 
+def _separable(x: Any, win: Window, fill: float, stage: Any, out: Any) -> None:
+    """Pad ``x`` and run ``stage(src, axis, n_out, dst, lo, hi)`` over W then H, batch-chunk by batch-chunk."""
+    xp = get_array_module(x)
+    N, C = x.shape[:2]
+    hp = win.padded_hw[0]
+    oh, ow = win.out_hw
+
+    def work(lo: int, hi: int) -> None:
+        xc = x[lo:hi]
+        xpad = pad(xc, win.full_pad4, value=fill)
+        rows = buffers.take((hi - lo, C, hp, ow), x.dtype, xp)  # each window's column stage, per padded row
+        stage(xpad, 3, ow, rows, lo, hi)
+        if xpad is not xc:
+            buffers.give(xpad)
+        stage(rows, 2, oh, out[lo:hi], lo, hi)
+        buffers.give(rows)
+
+    _over_batch(work, N, x.size, xp)
+
+
+def _separable_backward(grad: Any, win: Window, stage: Any) -> Any:
+    """Run ``stage(src, dst, axis, n_out, lo, hi)`` over H then W and un-pad: the adjoint of :func:`_separable`."""
+    xp = get_array_module(grad)
+    N, C = win.in_shape[:2]
+    hp, wp = win.padded_hw
+    dx = xp.empty(win.in_shape, grad.dtype)
+    padded = any(win.full_pad4)
+
+    def work(lo: int, hi: int) -> None:
+        drows = buffers.take((hi - lo, C, hp, win.out_hw[1]), grad.dtype, xp)
+        stage(grad[lo:hi], drows, 2, win.out_hw[0], lo, hi)
+        if padded:
+            dxpad = buffers.take((hi - lo, C, hp, wp), grad.dtype, xp)
+            stage(drows, dxpad, 3, win.out_hw[1], lo, hi)
+            dx[lo:hi] = unpad(dxpad, win.full_pad4)
+            buffers.give(dxpad)
+        else:
+            stage(drows, dx[lo:hi], 3, win.out_hw[1], lo, hi)
+        buffers.give(drows)
+
+    _over_batch(work, N, dx.size, xp)
+    return dx
+
+
 # --------------------------------------------------------------------------- Functions
-class _Pool2d(Function):
-    """What max and average pooling share: the window geometry, kept for backward in ``meta``."""
+class MaxPool2d(Function):
+    """Max over KH x KW (dilated) windows; backward routes the gradient to the (first) argmax.
 
-    def _record(self, x_shape: tuple, kernel_size: tuple, stride: tuple, padding: tuple) -> tuple:
-        (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
-        out_hw = conv_output_size(x_shape[2], kh, sh, ph), conv_output_size(x_shape[3], kw, sw, pw)
-        self.meta = (tuple(x_shape), (kh, kw), (sh, sw), (ph, pw), out_hw)
-        return self.meta[1:]
+    Params: ``window`` (a checked :class:`Window`) and ``indices`` (a list that receives the
+    int64 flat indices ``ih * W + iw`` of the maxima, for ``return_indices``; or None).
+    """
 
+    saves_output = False  # backward never reads the output: in-place changes of it are safe
 
-class MaxPool2d(_Pool2d):
-    """Max over KH x KW windows; backward routes the gradient to the (first) argmax."""
-
-    def forward(self, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0)):
-        (kh, kw), (sh, sw), (ph, pw), (oh, ow) = self._record(x.shape, kernel_size, stride, padding)
-        N, C, H, W = x.shape
-        if is_gpu_array(x):
-            from ..cuda import pool as cuda_pool
-
-            y, self.argmax = cuda_pool.max_pool2d_forward(x, (kh, kw), (sh, sw), (ph, pw))
-            return y
+    def forward(self, x, window: Window = None, indices: list | None = None):
+        self.window = win = window
         xp = get_array_module(x)
-        hp = H + 2 * ph
+        (kh, kw), (sh, sw), (dh, dw) = win.kernel, win.stride, win.dilation
+        N, C = x.shape[:2]
+        hp = win.padded_hw[0]
+        oh, ow = win.out_hw
         y = xp.empty((N, C, oh, ow), x.dtype)
         self.idx_w = xp.empty((N, C, hp, ow), _index_dtype(kw))  # winning column, per padded row
         self.idx_h = xp.empty((N, C, oh, ow), _index_dtype(kh))  # winning row, per output
 
-        def work(lo: int, hi: int) -> None:
-            xc = x[lo:hi]
-            xpad = _pad(xc, (ph, ph, pw, pw), value=-np.inf)
-            rows = buffers.take((hi - lo, C, hp, ow), x.dtype, xp)  # max over each window's columns
-            _max_stage(xpad, 3, kw, sw, ow, rows, self.idx_w[lo:hi])
-            if xpad is not xc:
-                buffers.give(xpad)
-            _max_stage(rows, 2, kh, sh, oh, y[lo:hi], self.idx_h[lo:hi])
-            buffers.give(rows)
+        def stage(src, axis, n_out, dst, lo, hi):
+            if axis == 3:
+                _max_stage(src, 3, kw, sw, dw, n_out, dst, self.idx_w[lo:hi], win.pad4[2])
+            else:
+                _max_stage(src, 2, kh, sh, dh, n_out, dst, self.idx_h[lo:hi], win.pad4[0])
 
-        _over_batch(work, N, x.size, xp)
+        _separable(x, win, -np.inf, stage, y)
+        if indices is not None:
+            indices.append(self._flat_indices(xp))
         return y
 
+    def _flat_indices(self, xp: Any) -> Any:
+        """``ih * W + iw`` of each output's maximum, from the two stages' winning offsets."""
+        win = self.window
+        oh, ow = win.out_hw
+        row = xp.arange(oh).reshape(1, 1, oh, 1) * win.stride[0] + self.idx_h.astype(np.int64) * win.dilation[0]
+        win_col = xp.take_along_axis(self.idx_w, xp.broadcast_to(row, self.idx_h.shape), axis=2).astype(np.int64)
+        col = xp.arange(ow).reshape(1, 1, 1, ow) * win.stride[1] + win_col * win.dilation[1]
+        return (row - win.pad4[0]) * win.in_shape[3] + (col - win.pad4[2])
+
     def backward(self, grad):
-        x_shape, (kh, kw), (sh, sw), (ph, pw), (oh, ow) = self.meta
-        if is_gpu_array(grad):
-            from ..cuda import pool as cuda_pool
+        win = self.window
+        (kh, kw), (sh, sw), (dh, dw) = win.kernel, win.stride, win.dilation
 
-            dx = cuda_pool.max_pool2d_backward(grad, self.argmax, tuple(x_shape), (kh, kw), (sh, sw), (ph, pw))
-            return (dx,)
-        xp = get_array_module(grad)
-        N, C, H, W = x_shape
-        hp, wp = H + 2 * ph, W + 2 * pw
-        dx = xp.empty(x_shape, grad.dtype)
-
-        def work(lo: int, hi: int) -> None:
-            drows = buffers.take((hi - lo, C, hp, ow), grad.dtype, xp)
-            _scatter_stage(grad[lo:hi], self.idx_h[lo:hi], drows, 2, kh, sh, oh)
-            if ph or pw:
-                dxpad = buffers.take((hi - lo, C, hp, wp), grad.dtype, xp)
-                _scatter_stage(drows, self.idx_w[lo:hi], dxpad, 3, kw, sw, ow)
-                dx[lo:hi] = _unpad(dxpad, (ph, ph, pw, pw))
-                buffers.give(dxpad)
+        def stage(src, dst, axis, n_out, lo, hi):
+            if axis == 2:
+                _scatter_stage(src, self.idx_h[lo:hi], dst, 2, kh, sh, dh, n_out)
             else:
-                _scatter_stage(drows, self.idx_w[lo:hi], dx[lo:hi], 3, kw, sw, ow)
-            buffers.give(drows)
+                _scatter_stage(src, self.idx_w[lo:hi], dst, 3, kw, sw, dw, n_out)
 
-        _over_batch(work, N, dx.size, xp)
-        return (dx,)
+        return (_separable_backward(grad, win, stage),)
+
+    def forward_gpu(self, x, window: Window = None, indices: list | None = None):
+        if window.dilation != (1, 1) or window.symmetric is None:  # no kernel for these
+            return NotImplemented
+        self.window = window
+        y, self.argmax = cuda_pool.max_pool2d_forward(x, window.kernel, window.stride, window.symmetric)
+        if indices is not None:
+            indices.append(self.argmax.astype(np.int64))
+        return y
+
+    def backward_gpu(self, grad):
+        win = self.window
+        return (cuda_pool.max_pool2d_backward(grad, self.argmax, win.in_shape, win.kernel, win.stride,
+                                              win.symmetric),)
 
 
-class AvgPool2d(_Pool2d):
-    """Mean over KH x KW windows; padded zeros count in the divisor (count_include_pad=True)."""
+def _divisor(win: Window, count_include_pad: bool, divisor_override: int | None) -> Any:
+    """The average's divisor: a number, or an (OH, OW) array where windows differ, as in PyTorch."""
+    kh, kw = win.kernel
+    if divisor_override is not None:
+        return float(divisor_override)
+    if win.extra == (0, 0) and (count_include_pad or not any(win.pad4)):
+        return float(kh * kw)
+    counts = []
+    for axis, (k, s, n) in enumerate(zip(win.kernel, win.stride, win.out_hw)):
+        size, before = win.in_shape[2 + axis], win.pad4[2 * axis]
+        lo, hi = (0, size + 2 * before) if count_include_pad else (before, before + size)
+        start = np.arange(n) * s
+        counts.append(np.clip(np.minimum(start + k, hi) - np.maximum(start, lo), 0, None))
+    return np.outer(counts[0], counts[1]).astype(np.float64)
 
-    def forward(self, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0)):
-        (kh, kw), (sh, sw), (ph, pw), (oh, ow) = self._record(x.shape, kernel_size, stride, padding)
-        N, C, H, W = x.shape
-        if is_gpu_array(x):
-            from ..cuda import pool as cuda_pool
 
-            return cuda_pool.avg_pool2d_forward(x, (kh, kw), (sh, sw), (ph, pw))
+class AvgPool2d(Function):
+    """Mean over KH x KW windows. Params: ``window``, ``count_include_pad``, ``divisor_override``."""
+
+    saves_output = False  # backward never reads the output: in-place changes of it are safe
+
+    def forward(self, x, window: Window = None, count_include_pad: bool = True, divisor_override: int | None = None):
+        self.window = win = window
         xp = get_array_module(x)
-        hp = H + 2 * ph
-        y = xp.empty((N, C, oh, ow), x.dtype)
+        (kh, kw), (sh, sw) = win.kernel, win.stride
+        divisor = _divisor(win, count_include_pad, divisor_override)
+        self.scale = 1.0 / divisor if isinstance(divisor, float) else xp.asarray(1.0 / divisor, dtype=x.dtype)
+        y = xp.empty((x.shape[0], x.shape[1]) + win.out_hw, x.dtype)
 
-        def work(lo: int, hi: int) -> None:
-            xc = x[lo:hi]
-            xpad = _pad(xc, (ph, ph, pw, pw))
-            rows = buffers.take((hi - lo, C, hp, ow), x.dtype, xp)
-            _sum_stage(xpad, 3, kw, sw, ow, rows)
-            if xpad is not xc:
-                buffers.give(xpad)
-            _sum_stage(rows, 2, kh, sh, oh, y[lo:hi])
-            y[lo:hi] *= 1.0 / (kh * kw)
-            buffers.give(rows)
+        def stage(src, axis, n_out, dst, lo, hi):
+            _sum_stage(src, axis, kw if axis == 3 else kh, sw if axis == 3 else sh, n_out, dst)
+            if axis == 2:
+                dst *= self.scale
 
-        _over_batch(work, N, x.size, xp)
+        _separable(x, win, 0.0, stage, y)
         return y
 
     def backward(self, grad):
-        x_shape, (kh, kw), (sh, sw), (ph, pw), (oh, ow) = self.meta
-        if is_gpu_array(grad):
-            from ..cuda import pool as cuda_pool
+        win = self.window
+        (kh, kw), (sh, sw) = win.kernel, win.stride
 
-            dx = cuda_pool.avg_pool2d_backward(grad, tuple(x_shape), (kh, kw), (sh, sw), (ph, pw))
-            return (dx,)
-        xp = get_array_module(grad)
-        N, C, H, W = x_shape
-        hp, wp = H + 2 * ph, W + 2 * pw
-        dx = xp.empty(x_shape, grad.dtype)
+        def stage(src, dst, axis, n_out, lo, hi):
+            if axis == 2:
+                src = src * self.scale
+            _spread_stage(src, dst, axis, kw if axis == 3 else kh, sw if axis == 3 else sh, n_out)
 
-        def work(lo: int, hi: int) -> None:
-            g = grad[lo:hi] * (1.0 / (kh * kw))
-            drows = buffers.take((hi - lo, C, hp, ow), grad.dtype, xp)
-            _spread_stage(g, drows, 2, kh, sh, oh)
-            if ph or pw:
-                dxpad = buffers.take((hi - lo, C, hp, wp), grad.dtype, xp)
-                _spread_stage(drows, dxpad, 3, kw, sw, ow)
-                dx[lo:hi] = _unpad(dxpad, (ph, ph, pw, pw))
-                buffers.give(dxpad)
+        return (_separable_backward(grad, win, stage),)
+
+    def forward_gpu(self, x, window: Window = None, count_include_pad: bool = True,
+                    divisor_override: int | None = None):
+        plain = window.extra == (0, 0) and (count_include_pad or not any(window.pad4))
+        if not plain or divisor_override is not None or window.symmetric is None:
+            return NotImplemented
+        self.window = window
+        return cuda_pool.avg_pool2d_forward(x, window.kernel, window.stride, window.symmetric)
+
+    def backward_gpu(self, grad):
+        win = self.window
+        return (cuda_pool.avg_pool2d_backward(grad, win.in_shape, win.kernel, win.stride, win.symmetric),)
+
+
+class AdaptivePool2d(Function):
+    """Max or mean over PyTorch's adaptive bins (they may overlap and differ in size).
+
+    Params: ``out_hw``, ``mode`` ("max" or "avg"), ``indices`` (as for :class:`MaxPool2d`).
+    """
+
+    saves_output = False  # backward never reads the output: in-place changes of it are safe
+
+    def forward(self, x, out_hw=(1, 1), mode: str = "avg", indices: list | None = None):
+        xp = get_array_module(x)
+        N, C, H, W = self.in_shape = x.shape
+        self.mode = mode
+        self.bins = [(hb, wb) for hb in adaptive_bins(H, out_hw[0]) for wb in adaptive_bins(W, out_hw[1])]
+        y = xp.empty((N, C) + tuple(out_hw), x.dtype)
+        self.arg = xp.empty((N, C) + tuple(out_hw), np.int64) if mode == "max" else None
+        for b, ((h0, h1), (w0, w1)) in enumerate(self.bins):
+            i, j = divmod(b, out_hw[1])
+            cell = x[:, :, h0:h1, w0:w1].reshape(N, C, -1)
+            if mode == "max":
+                a = cell.argmax(axis=2)  # the first maximum (a NaN wins, as in PyTorch)
+                self.arg[:, :, i, j] = a
+                y[:, :, i, j] = xp.take_along_axis(cell, a[..., None], axis=2)[..., 0]
             else:
-                _spread_stage(drows, dx[lo:hi], 3, kw, sw, ow)
-            buffers.give(drows)
+                y[:, :, i, j] = cell.mean(axis=2)
+        if indices is not None:
+            flat = xp.empty_like(self.arg)
+            for b, ((h0, _), (w0, w1)) in enumerate(self.bins):
+                i, j = divmod(b, out_hw[1])
+                a = self.arg[:, :, i, j]
+                flat[:, :, i, j] = (h0 + a // (w1 - w0)) * W + w0 + a % (w1 - w0)
+            indices.append(flat)
+        return y
 
-        _over_batch(work, N, dx.size, xp)
+    def backward(self, grad):
+        xp = get_array_module(grad)
+        N, C, H, W = self.in_shape
+        ow = grad.shape[3]
+        dx = xp.zeros(self.in_shape, grad.dtype)
+        for b, ((h0, h1), (w0, w1)) in enumerate(self.bins):
+            i, j = divmod(b, ow)
+            g = grad[:, :, i, j, None, None]
+            if self.mode == "max":
+                taps = xp.arange((h1 - h0) * (w1 - w0)).reshape(1, 1, h1 - h0, w1 - w0)
+                dx[:, :, h0:h1, w0:w1] += g * (taps == self.arg[:, :, i, j, None, None])
+            else:
+                dx[:, :, h0:h1, w0:w1] += g / ((h1 - h0) * (w1 - w0))
         return (dx,)
 
 
 # --------------------------------------------------------------------------- public functions
-def _pool_args(op: str, x: Any, kernel_size: Any, stride: Any, padding: Any) -> dict:
+def _pool_window(op: str, x: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any = 1,
+                 ceil_mode: bool = False) -> Window:
+    """Check the pooling arguments once and return the window geometry."""
     xd = x.array
-    _check_nchw(op, xd)
-    kernel = _pair(kernel_size, "kernel_size", op, 1)
-    stride = kernel if stride is None else _pair(stride, "stride", op, 1)
+    check_nchw(op, xd)
+    kernel = pair(kernel_size, "kernel_size", op, 1)
+    stride = kernel if stride is None or (isinstance(stride, (tuple, list)) and not stride) else pair(
+        stride, "stride", op, 1)
     if isinstance(padding, str):
         raise ValueError(f"{op} expected padding as an int or a pair of ints, got {padding!r}")
-    pad = _pair(padding, "padding", op, 0)
-    if pad[0] > kernel[0] // 2 or pad[1] > kernel[1] // 2:
-        raise ValueError(f"{op}: padding should be at most half the kernel size, got padding={pad} for kernel_size={kernel}")
-    _check_window(op, xd.shape, kernel, (pad[0], pad[0], pad[1], pad[1]), what="window")
-    return dict(kernel_size=kernel, stride=stride, padding=pad)
+    ph, pw = pair(padding, "padding", op, 0)
+    dilation = pair(dilation, "dilation", op, 1)
+    if ph > kernel[0] // 2 or pw > kernel[1] // 2:
+        raise ValueError(f"{op}: padding should be at most half the kernel size (as in PyTorch), got "
+                         f"padding={(ph, pw)} for kernel_size={kernel}")
+    if not isinstance(ceil_mode, (bool, np.bool_)):
+        raise ValueError(f"{op} expected ceil_mode as a bool, got {ceil_mode!r}")
+    pad4 = (ph, ph, pw, pw)
+    check_window(op, xd.shape, kernel, pad4, dilation, what="window")
+    return Window.of(xd.shape, kernel, stride, pad4, dilation, bool(ceil_mode))
+
+
+def _with_indices(fn: type, x: Tensor, return_indices: bool, **params: Any) -> Any:
+    """Apply a max-pooling Function; with ``return_indices`` also return its int64 indices Tensor."""
+    holder: list | None = [] if return_indices else None
+    y = fn.apply(x, indices=holder, **params)
+    return (y, Tensor(holder[0])) if return_indices else y
 
 
 def max_pool2d(x: Tensor, kernel_size: int | tuple, stride: int | tuple | None = None, padding: int | tuple = 0,
-               layer: str | None = None) -> Tensor:
+               dilation: int | tuple = 1, ceil_mode: bool = False, return_indices: bool = False,
+               layer: str | None = None) -> Any:
     """Max pooling over (N, C, H, W): ``y[n, c, i, j] = max`` of the window at ``(s*i - p, s*j - p)``.
 
-    ``stride`` defaults to ``kernel_size``; ``padding`` pads with -inf (at most half the kernel).
-    The gradient goes to the first maximum of each window (row-major), as in PyTorch (with a
-    NaN in a window the output is NaN but the gradient goes to the largest non-NaN value).
-    ``layer`` names the caller in error messages.
+    As ``torch.nn.functional.max_pool2d``: ``stride`` defaults to ``kernel_size``; ``padding``
+    pads with -inf (at most half the kernel); ``dilation`` spaces the taps; ``ceil_mode``
+    rounds the output size up; ``return_indices`` also returns the int64 flat indices
+    ``ih * W + iw`` of the maxima. The gradient goes to the first maximum of each window
+    (row-major), as in PyTorch; a window whose real values are all -inf sends it to its first
+    real element. A dilated window that holds only padding gives -inf and no gradient (PyTorch
+    gives -inf and an index past the plane). ``layer`` names the caller in error messages.
+
+    >>> import dlcore
+    >>> y, i = max_pool2d(dlcore.tensor([[[[1.0, 3.0, 2.0]]]]), (1, 2), stride=1, return_indices=True)
+    >>> y.tolist(), i.tolist()
+    ([[[[3.0, 3.0]]]], [[[[1, 1]]]])
     """
     x = as_tensor(x)
-    return MaxPool2d.apply(x, **_pool_args(layer or "max_pool2d", x, kernel_size, stride, padding))
+    win = _pool_window(layer or "max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode)
+    return _with_indices(MaxPool2d, x, return_indices, window=win)
 
 
 def avg_pool2d(x: Tensor, kernel_size: int | tuple, stride: int | tuple | None = None, padding: int | tuple = 0,
+               ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: int | None = None,
                layer: str | None = None) -> Tensor:
-    """Average pooling over (N, C, H, W); zero padding counts in the divisor (count_include_pad=True)."""
+    """Average pooling over (N, C, H, W), as ``torch.nn.functional.avg_pool2d``.
+
+    Zero padding counts in the divisor unless ``count_include_pad=False``; ``divisor_override``
+    replaces the divisor; ``ceil_mode`` rounds the output size up.
+
+    >>> import dlcore
+    >>> avg_pool2d(dlcore.ones(1, 1, 3, 3), 2, padding=1, count_include_pad=False).tolist()
+    [[[[1.0, 1.0], [1.0, 1.0]]]]
+    """
+    op = layer or "avg_pool2d"
     x = as_tensor(x)
-    return AvgPool2d.apply(x, **_pool_args(layer or "avg_pool2d", x, kernel_size, stride, padding))
+    win = _pool_window(op, x, kernel_size, stride, padding, 1, ceil_mode)
+    if divisor_override is not None:
+        (divisor_override,) = ntuple(divisor_override, 1, "divisor_override", op, 1)
+    return AvgPool2d.apply(x, window=win, count_include_pad=bool(count_include_pad),
+                           divisor_override=divisor_override)
+
+
+def _adaptive_size(op: str, x: Any, output_size: Any) -> tuple[int, int]:
+    check_nchw(op, x.array)
+    sizes = (output_size, output_size) if output_size is None or isinstance(output_size, (int, np.integer)) \
+        else tuple(output_size)
+    if len(sizes) != 2:
+        raise ValueError(f"{op} expected output_size as an int or a pair (ints or None), got {output_size!r}")
+    out = tuple(x.shape[2 + i] if s is None else ntuple(s, 1, "output_size", op, 1)[0] for i, s in enumerate(sizes))
+    return out  # type: ignore[return-value]
+
+
+def _adaptive(op: str, x: Tensor, output_size: Any, mode: str, return_indices: bool) -> Any:
+    x = as_tensor(x)
+    oh, ow = _adaptive_size(op, x, output_size)
+    H, W = x.shape[2:]
+    if H % oh == 0 and W % ow == 0:  # equal bins: an ordinary pooling window
+        k = (H // oh, W // ow)
+        if mode == "avg":
+            return avg_pool2d(x, k, layer=op)
+        return max_pool2d(x, k, return_indices=return_indices, layer=op)
+    if mode == "avg":
+        return AdaptivePool2d.apply(x, out_hw=(oh, ow), mode="avg")
+    return _with_indices(AdaptivePool2d, x, return_indices, out_hw=(oh, ow), mode="max")
+
+
+def adaptive_avg_pool2d(x: Tensor, output_size: int | tuple) -> Tensor:
+    """Average over PyTorch's adaptive bins, giving an ``output_size`` output (None keeps that dim).
+
+    >>> import dlcore
+    >>> adaptive_avg_pool2d(dlcore.ones(2, 3, 5, 7), (2, None)).shape
+    (2, 3, 2, 7)
+    """
+    return _adaptive("adaptive_avg_pool2d", x, output_size, "avg", False)
+
+
+def adaptive_max_pool2d(x: Tensor, output_size: int | tuple, return_indices: bool = False) -> Any:
+    """Max over PyTorch's adaptive bins; ``return_indices`` also returns the flat int64 indices.
+
+    >>> import dlcore
+    >>> adaptive_max_pool2d(dlcore.ones(1, 1, 5, 5), 2).shape
+    (1, 1, 2, 2)
+    """
+    return _adaptive("adaptive_max_pool2d", x, output_size, "max", return_indices)

@@ -9,7 +9,7 @@ normalisation, dropout, embeddings, CNN layers, and ``nn.init`` / ``nn.functiona
 from . import functional, init, utils
 from .activation import ELU, GELU, Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh
 from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
-from .conv import AvgPool2d, Conv2d, MaxPool2d
+from .conv import Conv1d, Conv2d
 from .layers import MLP, Dropout, Dropout2d, Embedding, Flatten, Linear, Unflatten
 from .loss import (
     BCELoss,
@@ -24,13 +24,15 @@ from .loss import (
 )
 from .module import Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d, LayerNorm
+from .pool import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 
 __all__ = [
     "functional", "init", "utils",
     "ELU", "GELU", "Identity", "LeakyReLU", "LogSoftmax", "ReLU", "Sigmoid", "SiLU", "Softmax", "Tanh",
     "ModuleDict", "ModuleList", "ParameterDict", "ParameterList", "Sequential",
     "MLP", "Dropout", "Dropout2d", "Embedding", "Flatten", "Linear", "Unflatten", "Module", "Parameter",
-    "AvgPool2d", "Conv2d", "MaxPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
+    "Conv1d", "Conv2d", "AvgPool2d", "MaxPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
+    "BatchNorm1d", "BatchNorm2d", "LayerNorm",
     "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HuberLoss", "KLDivLoss", "L1Loss", "MSELoss", "NLLLoss",
     "SmoothL1Loss",
 ]

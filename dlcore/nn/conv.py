@@ -1,104 +1,119 @@
-"""Convolution and pooling layers (NCHW), wrapping :mod:`dlcore.functional.conv` and ``.pool``.
+"""Convolution layers (NCHW / NCL), wrapping :mod:`dlcore.functional.conv`.
 
     >>> import dlcore, dlcore.nn as nn
     >>> layer = nn.Conv2d(1, 16, 3, padding=1)
     >>> layer(dlcore.zeros(8, 1, 28, 28)).shape
     (8, 16, 28, 28)
-    >>> nn.MaxPool2d(2)(dlcore.zeros(8, 16, 28, 28)).shape
-    (8, 16, 14, 14)
+    >>> nn.Conv1d(4, 6, 3, groups=2)(dlcore.zeros(2, 4, 10)).shape
+    (2, 6, 8)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ShapeError, shape_str
-from ..functional.conv import _padding4, _pair, conv2d
-from ..functional.pool import avg_pool2d, max_pool2d
+from ..functional.conv import conv1d, conv2d
+from ..functional.pad import pad
+from ..functional.window import ntuple, padding4
 from ..tensor import Tensor
 from .init import layer_parameters
 from .module import Module, Parameter
 
-__all__ = ["Conv2d", "MaxPool2d", "AvgPool2d"]
+__all__ = ["Conv1d", "Conv2d"]
+
+#: PyTorch's padding modes: "zeros" pads inside the conv, the others pad the input with F.pad first.
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
-def _fmt(pair: tuple[int, int]) -> str:
-    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"
+def _fmt(values: tuple[int, ...]) -> str:
+    return str(values[0]) if len(set(values)) == 1 else "×".join(str(v) for v in values)
 
 
-class Conv2d(Module):
-    """2-D convolution layer (cross-correlation, as in PyTorch): weight (out, in, KH, KW), bias (out,).
+class _ConvNd(Module):
+    """What Conv1d and Conv2d share: argument checks, the weight and bias, the repr."""
 
-    ``padding`` is an int, a pair, "same" or "valid". ``init=None`` is PyTorch's default
-    (weight and bias U(±1/sqrt(fan_in))); "he", "xavier" or "normal" (with ``std``) are the lecture
-    schemes, with the bias at zero.
-    """
+    """``init=None`` is PyTorch's default (weight and bias U(±1/sqrt(fan_in))); "he", "xavier" or
+    "normal" (with ``std``) are the lecture schemes, with the bias at zero."""
+
+    dims = 2
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-                 dilation: Any = 1, bias: bool = True, init: str | None = None, std: float = 0.1) -> None:
+                 dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 init: str | None = None, std: float = 0.1) -> None:
         super().__init__()
+        op, n = type(self).__name__, self.dims
         if in_channels < 1 or out_channels < 1:
-            raise ValueError(f"Conv2d expected in_channels and out_channels >= 1, got {in_channels} and {out_channels}")
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = _pair(kernel_size, "kernel_size", "Conv2d", 1)
-        self.stride = _pair(stride, "stride", "Conv2d", 1)
-        self.dilation = _pair(dilation, "dilation", "Conv2d", 1)
-        _padding4(padding, self.kernel_size, self.stride, self.dilation, "Conv2d")  # validate now
+            raise ValueError(f"{op} expected in_channels and out_channels >= 1, got {in_channels} and {out_channels}")
+        (groups,) = ntuple(groups, 1, "groups", op, 1)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"{op} expected in_channels ({in_channels}) and out_channels ({out_channels}) "
+                             f"divisible by groups ({groups})")
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"{op} expected padding_mode in {PADDING_MODES}, got {padding_mode!r}")
+        self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), groups
+        self.padding_mode = padding_mode
+        self.kernel_size = ntuple(kernel_size, n, "kernel_size", op, 1)
+        self.stride = ntuple(stride, n, "stride", op, 1)
+        self.dilation = ntuple(dilation, n, "dilation", op, 1)
+        if n == 1 and not isinstance(padding, str):
+            padding = ntuple(padding, 1, "padding", op, 0)[0]
+        lead = () if n == 2 else (1,)  # conv1d runs as conv2d over (N, C, 1, L)
+        pad4 = padding4(padding if n == 2 or isinstance(padding, str) else (0, padding), lead + self.kernel_size,
+                        lead + self.stride, lead + self.dilation, op)  # validated once, here
         self.padding = padding
-        shape = (self.out_channels, self.in_channels) + self.kernel_size
-        w, b = layer_parameters("Conv2d", shape, bias, init, std)
+        # non-zero padding modes pad the input first, as PyTorch does: F.pad takes (left, right, top, bottom)
+        self._mode_pad = (pad4[2], pad4[3]) + ((pad4[0], pad4[1]) if n == 2 else ())
+        shape = (self.out_channels, self.in_channels // groups) + self.kernel_size
+        w, b = layer_parameters(op, shape, bias, init, std)
         self.weight = Parameter(w)
         self.bias = Parameter(b) if b is not None else None
 
     @property
     def name(self) -> str:
-        return f"Conv2d({self.in_channels}→{self.out_channels}, k={_fmt(self.kernel_size)})"
-
-    def forward(self, x: Tensor) -> Tensor:
-        if x.ndim != 4:
-            hint = ": add a batch dimension, e.g. x.reshape(1, *x.shape)" if x.ndim == 3 else ""
-            raise ShapeError(f"{self.name} expected a 4-D input (N, {self.in_channels}, H, W), got {shape_str(x.shape)}{hint}")
-        if x.shape[1] != self.in_channels:
-            c = self.in_channels
-            raise ShapeError(f"{self.name} expected input with {c} channels (N, {c}, H, W), got {shape_str(x.shape)}")
-        return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, layer=self.name)
+        return f"{type(self).__name__}({self.in_channels}→{self.out_channels}, k={_fmt(self.kernel_size)})"
 
     def extra_repr(self) -> str:
         text = f"{self.in_channels}→{self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         if self.padding != 0:
             text += f", padding={self.padding!r}"
-        if self.dilation != (1, 1):
+        if self.dilation != (1,) * self.dims:
             text += f", dilation={self.dilation}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.padding_mode != "zeros":
+            text += f", padding_mode={self.padding_mode!r}"
         return text + f", bias={self.bias is not None}"
 
 
-class MaxPool2d(Module):
-    """Max pooling; ``stride`` defaults to ``kernel_size``, ``padding`` pads with -inf."""
-
-    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
-        super().__init__()
-        self.kernel_size = _pair(kernel_size, "kernel_size", "MaxPool2d", 1)
-        self.stride = self.kernel_size if stride is None else _pair(stride, "stride", "MaxPool2d", 1)
-        self.padding = _pair(padding, "padding", "MaxPool2d", 0)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return max_pool2d(x, self.kernel_size, self.stride, self.padding, layer=f"MaxPool2d({_fmt(self.kernel_size)})")
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+    def _padded(self, x: Tensor) -> tuple[Tensor, Any]:
+        """The input and the padding to give the conv: padded here first for a non-zero padding_mode."""
+        if self.padding_mode == "zeros":
+            return x, self.padding
+        return pad(x, self._mode_pad, mode=self.padding_mode), 0
 
 
-class AvgPool2d(Module):
-    """Average pooling; zero padding counts in the divisor (count_include_pad=True, as in PyTorch)."""
+class Conv2d(_ConvNd):
+    """2-D convolution layer (cross-correlation, as in PyTorch): weight (out, in / groups, KH, KW), bias (out,).
 
-    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
-        super().__init__()
-        self.kernel_size = _pair(kernel_size, "kernel_size", "AvgPool2d", 1)
-        self.stride = self.kernel_size if stride is None else _pair(stride, "stride", "AvgPool2d", 1)
-        self.padding = _pair(padding, "padding", "AvgPool2d", 0)
+    ``padding`` is an int, a pair, "same" or "valid"; ``padding_mode`` is "zeros", "reflect",
+    "replicate" or "circular";
+    ``init`` is "he" (default, for ReLU nets), "xavier" or "normal" (with ``std``); the bias
+    starts at zero.
+    """
+
+    dims = 2
 
     def forward(self, x: Tensor) -> Tensor:
-        return avg_pool2d(x, self.kernel_size, self.stride, self.padding, layer=f"AvgPool2d({_fmt(self.kernel_size)})")
+        x, padding = self._padded(x)
+        return conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups, layer=self.name)
 
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+class Conv1d(_ConvNd):
+    """1-D convolution layer over (N, C, L): weight (out, in / groups, K), bias (out,), as in PyTorch."""
+
+    dims = 1
+
+    def forward(self, x: Tensor) -> Tensor:
+        x, padding = self._padded(x)
+        return conv1d(x, self.weight, self.bias, self.stride[0], padding, self.dilation[0], self.groups,
+                      layer=self.name)
