@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .tensor import Tensor
 
 _state = threading.local()
+_backward_end_hooks: list = []  # fn(leaves) after every backward(); DistributedDataParallel reduces gradients there
 
 
 def is_grad_enabled() -> bool:
@@ -163,6 +164,7 @@ def backward(root: "Tensor", grad: Any = None) -> None:
 
     order = _topological_order(root)
     grads: dict[int, Any] = {id(root): grad}
+    leaves = []
     for node in order:
         g = grads.pop(id(node), None)
         if g is None:
@@ -170,6 +172,7 @@ def backward(root: "Tensor", grad: Any = None) -> None:
         fn = node._ctx
         if fn is None:  # a leaf
             node._accumulate_grad(g)
+            leaves.append(node)
             continue
         for parent, pg in zip(fn.parents, fn.run_backward(g)):
             if parent is None or pg is None or not parent.requires_grad:
@@ -178,6 +181,8 @@ def backward(root: "Tensor", grad: Any = None) -> None:
             grads[key] = pg if key not in grads else grads[key] + pg
         node._ctx = None  # free the graph as we go (no retain_graph)
         fn.parents = ()
+    for hook in list(_backward_end_hooks):
+        hook(leaves)
 
 
 def _topological_order(root: "Tensor") -> list:

@@ -12,6 +12,7 @@ import os
 from typing import TYPE_CHECKING
 
 from . import serialization
+from .distributed.training import is_main_process
 
 if TYPE_CHECKING:  # pragma: no cover
     from .train import _Run
@@ -159,7 +160,8 @@ class ModelCheckpoint(Callback):
                 return
         path = self.path.format(epoch=epoch)
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)  # as Keras does
-        serialization.save(run.checkpoint(epoch), path)
+        if is_main_process(run.model):  # data-parallel training: rank 0 writes, every rank may resume from it
+            serialization.save(run.checkpoint(epoch), path)
         self.last_saved = path
         log.debug("saved checkpoint %s (epoch %d)", path, epoch)
 

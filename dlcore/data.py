@@ -20,10 +20,11 @@ import numpy as np
 
 from .backend import Device, cpu_rng, default_dtype, device_of, get_array_module, is_gpu_array, to_device
 from .backend import device as parse_device
+from .distributed.sampler import DistributedSampler
 from .errors import ShapeError
 from .tensor import Tensor
 
-__all__ = ["as_array", "Dataset", "TensorDataset", "DataLoader"]
+__all__ = ["as_array", "Dataset", "TensorDataset", "DataLoader", "DistributedSampler"]
 
 
 def as_array(x: Any) -> Any:
@@ -88,11 +89,13 @@ class DataLoader:
       without it, the global generator seeded by ``dlcore.manual_seed`` is used.
     - ``drop_last``: drop a final batch smaller than ``batch_size``.
     - ``device``: where batches live. A ``TensorDataset`` is copied there once, up front.
+    - ``sampler``: an iterable of indices with ``len`` (e.g. a ``DistributedSampler``) that
+      replaces ``shuffle``; :meth:`set_epoch` is passed on to it.
     """
 
     def __init__(self, dataset: Any, batch_size: int | None = 32, shuffle: bool = False,
                  drop_last: bool = False, seed: int | None = None,
-                 device: "str | Device | None" = None) -> None:
+                 device: "str | Device | None" = None, sampler: Any = None) -> None:
         if isinstance(dataset, (tuple, list)):
             dataset = TensorDataset(*dataset)
         if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
@@ -106,28 +109,38 @@ class DataLoader:
         self.drop_last = bool(drop_last)
         self.seed = seed
         self.epoch = 0
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler and shuffle=True are mutually exclusive (the sampler shuffles)")
+        self.sampler = sampler
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next iteration use the permutation of ``epoch`` (with a ``seed``)."""
         self.epoch = int(epoch)
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+
+    def _num_samples(self) -> int:
+        return len(self.dataset) if self.sampler is None else len(self.sampler)
 
     def _size(self) -> int:
-        return len(self.dataset) if self.batch_size is None else min(self.batch_size, len(self.dataset))
+        return self._num_samples() if self.batch_size is None else min(self.batch_size, self._num_samples())
 
     def __len__(self) -> int:
-        n, size = len(self.dataset), self._size()
+        n, size = self._num_samples(), self._size()
         if n == 0:
             return 0
         return n // size if self.drop_last else math.ceil(n / size)
 
     def _permutation(self) -> np.ndarray:
+        if self.sampler is not None:
+            return np.fromiter(iter(self.sampler), dtype=np.int64)
         n = len(self.dataset)
         rng = cpu_rng() if self.seed is None else np.random.default_rng((int(self.seed), self.epoch))
         return rng.permutation(n)
 
     def __iter__(self) -> Iterator[tuple]:
-        n, size, count = len(self.dataset), self._size(), len(self)
-        order = self._permutation() if self.shuffle else None
+        n, size, count = self._num_samples(), self._size(), len(self)
+        order = self._permutation() if self.shuffle or self.sampler is not None else None
         self.epoch += 1
         if isinstance(self.dataset, TensorDataset):
             arrays = self.dataset.arrays

@@ -31,6 +31,7 @@ from .autograd import no_grad
 from .backend import get_rng_state, manual_seed, set_rng_state, to_numpy
 from .callbacks import Callback, EarlyStopping, History, ModelCheckpoint
 from .data import DataLoader, TensorDataset
+from .distributed import training as data_parallel
 from .errors import CheckpointError, NonFiniteLossError, ShapeError
 from .metrics import accuracy
 
@@ -190,7 +191,7 @@ def fit(model: Any, loss_fn: Callable, optimizer: Any, train_data: Any, epochs: 
     elif seed is not None:
         manual_seed(seed)
 
-    use_bar = _use_bar(progress)
+    use_bar = _use_bar(progress) and data_parallel.is_main_process(model)
     for cb in callbacks:
         cb.on_train_begin(run)
     try:
@@ -200,7 +201,7 @@ def fit(model: Any, loss_fn: Callable, optimizer: Any, train_data: Any, epochs: 
             logs = _train_epoch(model, loss_fn, optimizer, train_loader, metric_fns, device, epoch, epochs,
                                 on_nonfinite, use_bar)
             if val_loader is not None:
-                val = _evaluate(model, val_loader, loss_fn, metric_fns, device)
+                val = data_parallel.mean_over_ranks(model, _evaluate(model, val_loader, loss_fn, metric_fns, device))
                 logs.update({f"val_{k}": v for k, v in val.items()})
             logs["lr"] = float(optimizer.param_groups[0]["lr"])
             if scheduler is not None:
@@ -209,7 +210,9 @@ def fit(model: Any, loss_fn: Callable, optimizer: Any, train_data: Any, epochs: 
             samples_per_s = logs.pop("samples_per_s")
             history.append(logs)
             summary = _format_logs(epoch, epochs, {**logs, "samples_per_s": samples_per_s})
-            if use_bar:
+            if not data_parallel.is_main_process(model):
+                pass
+            elif use_bar:
                 from tqdm.auto import tqdm
 
                 tqdm.write(summary, file=sys.stdout)
@@ -217,6 +220,7 @@ def fit(model: Any, loss_fn: Callable, optimizer: Any, train_data: Any, epochs: 
                 log.info(summary)
             for cb in callbacks:
                 cb.on_epoch_end(run, epoch, logs)
+            run.stop_training = data_parallel.rank0_decides(model, run.stop_training)
             if run.stop_training:
                 break
     finally:
@@ -245,7 +249,7 @@ def _train_epoch(model, loss_fn, optimizer, loader, metric_fns, device, epoch, e
             loss = loss_fn(out, y)
             value = float(loss.item())
             n = x.shape[0]
-            if not math.isfinite(value):
+            if not data_parallel.all_ranks_agree(model, math.isfinite(value)):
                 if on_nonfinite == "raise":
                     raise NonFiniteLossError(
                         f"fit: the loss is {value} at epoch {epoch}, batch {b} of {len(loader)} "
@@ -276,6 +280,8 @@ def _train_epoch(model, loss_fn, optimizer, loader, metric_fns, device, epoch, e
             f"cannot make progress (are the weights or the data NaN?); stopping")
     if skipped:
         log.warning("fit: epoch %d skipped %d of %d batches with a non-finite loss", epoch, skipped, len(loader))
+    total_loss, seen, *totals = data_parallel.sum_over_ranks(model, [total_loss, seen, *sums.values()])
+    sums = dict(zip(sums, totals))
     logs = {"loss": total_loss / seen if seen else float("nan")}
     logs.update({k: (v / seen if seen else float("nan")) for k, v in sums.items()})
     logs["samples_per_s"] = seen / max(elapsed, 1e-9)

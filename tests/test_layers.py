@@ -13,13 +13,21 @@ RANK = {
     "functional": 3,
     "nn": 4, "models": 4,
     "optim": 5,
+    # dlcore.distributed spans layers: the communicator just above the tensor core, SyncBatchNorm
+    # with nn, DistributedDataParallel and DistributedSampler (the package itself) above nn.
+    "distributed.communicator": 2, "distributed.process_group": 2, "distributed.sync_batchnorm": 4,
+    "distributed": 5,
     "data": 6, "datasets": 6, "preprocessing": 6, "metrics": 6, "callbacks": 6, "train": 6, "plot": 6,
     "bench": 7,
 }
 
 
 def _layer(parts: tuple) -> str | None:
-    return parts[0] if parts and parts[0] in RANK else None
+    """The longest dotted prefix of ``parts`` that RANK names (``distributed.ddp`` -> ``distributed``)."""
+    for n in range(len(parts), 0, -1):
+        if ".".join(parts[:n]) in RANK:
+            return ".".join(parts[:n])
+    return None
 
 
 def _imported_layers(path: Path, module_parts: tuple) -> set:

@@ -5,6 +5,7 @@
     Sequential...
 """
 
+from ..distributed.sync_batchnorm import SyncBatchNorm  # the nn-layer part of dlcore.distributed
 from . import functional, init, utils
 from .activation import Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .conv import AvgPool2d, Conv2d, MaxPool2d
@@ -16,5 +17,5 @@ __all__ = [
     "functional", "init", "utils",
     "Identity", "LeakyReLU", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Tanh",
     "MLP", "Dropout", "Flatten", "Linear", "Sequential", "Module", "Parameter",
-    "AvgPool2d", "Conv2d", "MaxPool2d", "BatchNorm1d", "BatchNorm2d",
+    "AvgPool2d", "Conv2d", "MaxPool2d", "BatchNorm1d", "BatchNorm2d", "SyncBatchNorm",
 ]

@@ -1,0 +1,40 @@
+"""Data-parallel training over processes and machines, with PyTorch's names.
+
+    import dlcore.distributed as dist
+    dist.init_process_group("mpi")            # or "nccl" for GPU tensors; launch with mpiexec -n N
+    model = dist.DistributedDataParallel(model)
+    sampler = dist.DistributedSampler(dataset)
+
+Layers: the communicator and the collectives (``communicator``, ``process_group``) sit just
+above the tensor core, so ``nn.SyncBatchNorm`` (``sync_batchnorm``, nn layer) can use them;
+``DistributedDataParallel`` and ``DistributedSampler`` sit above ``nn``.
+
+    >>> import dlcore.distributed as dist
+    >>> dist.is_initialized()
+    False
+"""
+
+from .communicator import DistributedError, ReduceOp
+from .ddp import DistributedDataParallel
+from .process_group import (
+    all_gather,
+    all_reduce,
+    barrier,
+    broadcast,
+    destroy_process_group,
+    get_backend,
+    get_rank,
+    get_world_size,
+    init_process_group,
+    is_available,
+    is_initialized,
+    reduce,
+)
+from .sampler import DistributedSampler
+from .sync_batchnorm import SyncBatchNorm
+
+__all__ = [
+    "DistributedError", "ReduceOp", "DistributedDataParallel", "DistributedSampler", "SyncBatchNorm",
+    "all_gather", "all_reduce", "barrier", "broadcast", "destroy_process_group", "get_backend", "get_rank",
+    "get_world_size", "init_process_group", "is_available", "is_initialized", "reduce",
+]

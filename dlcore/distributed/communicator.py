@@ -1,0 +1,225 @@
+"""Communicators: collectives on raw arrays over MPI (mpi4py) or NCCL (``cupy.cuda.nccl``).
+
+This is ChainerMN's design: one communicator object per process; MPI carries the control
+traffic (barriers, the NCCL id) and the collectives of CPU arrays; the NCCL communicator
+all-reduces GPU arrays on the device. ``MpiCommunicator`` also accepts GPU arrays by staging
+them through host memory.
+
+Every collective waits with a deadline (``timeout`` seconds): a rank that is stuck makes the
+others raise :class:`DistributedError` instead of hanging. An uncaught exception on any rank
+calls ``MPI_Abort``, so the launcher stops every rank at once (see :func:`install_abort_hook`).
+
+    >>> ReduceOp.resolve("mean"), ReduceOp.resolve(ReduceOp.SUM)
+    ('avg', 'sum')
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from ..backend import device_of, is_gpu_array, to_device, to_numpy
+from ..errors import DeviceError, DlcoreError, DTypeError
+
+__all__ = ["DistributedError", "ReduceOp", "MpiCommunicator", "NcclCommunicator", "import_mpi"]
+
+
+class DistributedError(DlcoreError, RuntimeError):
+    """A collective failed: not initialized, timed out, or the ranks disagree."""
+
+
+class ReduceOp:
+    """PyTorch's reduction names; plain strings ("sum", "mean", "max", "min") work too."""
+
+    SUM, AVG, MAX, MIN, PRODUCT = "sum", "avg", "max", "min", "product"
+    _ALIASES = {"sum": SUM, "avg": AVG, "mean": AVG, "max": MAX, "min": MIN, "product": PRODUCT, "prod": PRODUCT}
+
+    @classmethod
+    def resolve(cls, op: Any) -> str:
+        """The canonical name of ``op`` (a ReduceOp member, a string, or torch's ReduceOp)."""
+        key = str(getattr(op, "name", op)).lower().rsplit(".", 1)[-1]
+        if key not in cls._ALIASES:
+            raise ValueError(f"dlcore.distributed expected op sum, mean (avg), max, min or product, got {op!r}")
+        return cls._ALIASES[key]
+
+
+def import_mpi() -> Any:
+    """``mpi4py.MPI``, or a DistributedError that says how to install it."""
+    try:
+        from mpi4py import MPI
+    except ImportError as exc:
+        raise DistributedError("dlcore.distributed needs mpi4py and an MPI library: "
+                               "pip install 'dlcore[dist]' (mpi4py + mpich)") from exc
+    return MPI
+
+
+class MpiCommunicator:
+    """Collectives over an MPI communicator; GPU arrays are staged through host memory."""
+
+    backend = "mpi"
+
+    def __init__(self, timeout: float) -> None:
+        MPI = self.MPI = import_mpi()
+        self.comm = MPI.COMM_WORLD.Dup()
+        self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        self.timeout = float(timeout)
+        self._mpi_ops = {ReduceOp.SUM: MPI.SUM, ReduceOp.AVG: MPI.SUM, ReduceOp.MAX: MPI.MAX,
+                         ReduceOp.MIN: MPI.MIN, ReduceOp.PRODUCT: MPI.PROD}
+
+    # -------------------------------------------------------------- waiting with a deadline
+    def wait(self, request: Any, what: str) -> None:
+        """Wait for a non-blocking MPI request, raising DistributedError after ``timeout`` s."""
+        deadline = time.monotonic() + self.timeout
+        pause = 1e-6
+        while not request.Test():
+            if time.monotonic() > deadline:
+                raise DistributedError(
+                    f"dlcore.distributed: {what} on rank {self.rank} of {self.size} timed out after "
+                    f"{self.timeout:g} s: another rank is stuck, died, or called a different collective")
+            time.sleep(pause)
+            pause = min(2 * pause, 1e-3)
+
+    # -------------------------------------------------------------- collectives on raw arrays
+    def allreduce(self, array: Any, op: str) -> Any:
+        """The reduction over ranks of ``array`` (a new array on its device)."""
+        host = _host_copy(array, op)
+        out = np.empty_like(host)
+        self.wait(self.comm.Iallreduce(host, out, self._mpi_ops[op]), f"all_reduce({op}) of {host.shape}")
+        return _back(_finish_mean(out, op, self.size), array)
+
+    def bcast(self, array: Any, src: int) -> Any:
+        """Rank ``src``'s ``array`` on every rank."""
+        host = _host_copy(array)
+        self.wait(self.comm.Ibcast(host, root=src), f"broadcast(src={src}) of {host.shape}")
+        return _back(host, array)
+
+    def allgather(self, array: Any) -> Any:
+        """Every rank's ``array`` stacked along a new first axis (size world_size)."""
+        host = _host_copy(array)
+        out = np.empty((self.size,) + host.shape, host.dtype)
+        self.wait(self.comm.Iallgather(host, out), f"all_gather of {host.shape}")
+        return _back(out, array)
+
+    def reduce(self, array: Any, op: str, dst: int) -> Any:
+        """The reduction on rank ``dst``; other ranks get their input back unchanged."""
+        host = _host_copy(array, op)
+        out = np.empty_like(host)
+        self.wait(self.comm.Ireduce(host, out, self._mpi_ops[op], root=dst), f"reduce({op}, dst={dst}) of {host.shape}")
+        return _back(_finish_mean(out, op, self.size), array) if self.rank == dst else array
+
+    def barrier(self) -> None:
+        self.wait(self.comm.Ibarrier(), "barrier")
+
+    def close(self) -> None:
+        self.comm.Free()
+
+
+class NcclCommunicator(MpiCommunicator):
+    """NCCL for GPU arrays (``cupy.cuda.nccl``), MPI for the rest; the NCCL id travels over MPI.
+
+    CPU arrays are refused, as PyTorch's "nccl" backend refuses CPU tensors.
+    """
+
+    backend = "nccl"
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(timeout)
+        from ..backend import cupy_module
+
+        self.cp = cupy_module()
+        from cupy.cuda import nccl
+
+        self.nccl = nccl
+        uid = np.zeros(nccl.NCCL_UNIQUE_ID_BYTES if hasattr(nccl, "NCCL_UNIQUE_ID_BYTES") else 128, np.int64)
+        if self.rank == 0:
+            raw = nccl.get_unique_id()
+            uid[:len(raw)] = raw
+        self.wait(self.comm.Ibcast(uid, root=0), "broadcast of the NCCL id")
+        self.nccl_comm = nccl.NcclCommunicator(self.size, tuple(int(v) for v in uid), self.rank)
+        self._nccl_ops = {ReduceOp.SUM: nccl.NCCL_SUM, ReduceOp.AVG: nccl.NCCL_SUM, ReduceOp.MAX: nccl.NCCL_MAX,
+                          ReduceOp.MIN: nccl.NCCL_MIN, ReduceOp.PRODUCT: nccl.NCCL_PROD}
+
+    def _gpu(self, array: Any, what: str) -> tuple[Any, int, int]:
+        if not is_gpu_array(array):
+            raise DeviceError(f"dlcore.distributed {what} with the 'nccl' backend expected a CUDA tensor, got one on "
+                              f"{device_of(array)}: move it with .to('cuda'), or use init_process_group('mpi')")
+        types = {np.dtype(np.float16): self.nccl.NCCL_FLOAT16, np.dtype(np.float32): self.nccl.NCCL_FLOAT32,
+                 np.dtype(np.float64): self.nccl.NCCL_FLOAT64, np.dtype(np.int32): self.nccl.NCCL_INT32,
+                 np.dtype(np.int64): self.nccl.NCCL_INT64, np.dtype(np.uint8): self.nccl.NCCL_UINT8}
+        if array.dtype not in types:
+            raise DTypeError(f"dlcore.distributed {what} with 'nccl' cannot send dtype {array.dtype}")
+        return self.cp.ascontiguousarray(array), types[array.dtype], self.cp.cuda.get_current_stream().ptr
+
+    def allreduce(self, array: Any, op: str) -> Any:
+        src, dtype, stream = self._gpu(array, "all_reduce")
+        _check_mean(src, op)
+        out = self.cp.empty_like(src)
+        self.nccl_comm.allReduce(src.data.ptr, out.data.ptr, src.size, dtype, self._nccl_ops[op], stream)
+        return _finish_mean(out, op, self.size)
+
+    def bcast(self, array: Any, src: int) -> Any:
+        buf, dtype, stream = self._gpu(array, "broadcast")
+        buf = buf.copy()
+        self.nccl_comm.bcast(buf.data.ptr, buf.size, dtype, src, stream)
+        return buf
+
+    def allgather(self, array: Any) -> Any:
+        src, dtype, stream = self._gpu(array, "all_gather")
+        out = self.cp.empty((self.size,) + src.shape, src.dtype)
+        self.nccl_comm.allGather(src.data.ptr, out.data.ptr, src.size, dtype, stream)
+        return out
+
+    def reduce(self, array: Any, op: str, dst: int) -> Any:
+        src, dtype, stream = self._gpu(array, "reduce")
+        _check_mean(src, op)
+        out = self.cp.empty_like(src)
+        self.nccl_comm.reduce(src.data.ptr, out.data.ptr, src.size, dtype, self._nccl_ops[op], dst, stream)
+        return _finish_mean(out, op, self.size) if self.rank == dst else array
+
+    def close(self) -> None:
+        self.cp.cuda.get_current_stream().synchronize()
+        self.nccl_comm.destroy()
+        super().close()
+
+
+def _check_mean(array: Any, op: str) -> None:
+    if op == ReduceOp.AVG and array.dtype.kind != "f":
+        raise DTypeError(f"dlcore.distributed: op 'mean' needs a floating-point tensor, got dtype {array.dtype}")
+
+
+def _host_copy(array: Any, op: str | None = None) -> np.ndarray:
+    if op is not None:
+        _check_mean(array, op)
+    return np.array(to_numpy(array), order="C", copy=True)
+
+
+def _finish_mean(out: Any, op: str, size: int) -> Any:
+    if op == ReduceOp.AVG:
+        out /= size
+    return out
+
+
+def _back(host: np.ndarray, like: Any) -> Any:
+    return to_device(host, device_of(like)) if is_gpu_array(like) else host
+
+
+def install_abort_hook(comm: MpiCommunicator) -> Any:
+    """Make an uncaught exception on this rank abort every rank (MPI_Abort) after printing it.
+
+    Without it the other ranks would wait forever in their next collective. Returns the
+    previous ``sys.excepthook`` so that it can be restored.
+    """
+    previous = sys.excepthook
+
+    def abort_all(kind, value, tb):
+        previous(kind, value, tb)
+        sys.stderr.write(f"dlcore.distributed: rank {comm.rank} of {comm.size} stopped on an uncaught "
+                         f"{kind.__name__}; aborting all {comm.size} ranks (MPI_Abort)\n")
+        sys.stderr.flush()
+        comm.MPI.COMM_WORLD.Abort(1)
+
+    sys.excepthook = abort_all
+    return previous
