@@ -1,0 +1,301 @@
+"""dlcore.distributed across processes: each test starts ``mpiexec -n N`` on this very file.
+
+Run as a script (``mpiexec -n 2 python tests/test_distributed_mpi.py SCENARIO``) it is the worker:
+every rank runs the scenario and prints ``OK <scenario> <rank>``; a failed check is an uncaught
+exception, which aborts all ranks. The claims: the collectives; in float64, N ranks with 1/N of
+every global batch end with the parameters of one process on the whole batch (SGD with momentum,
+Adam, gradient accumulation with no_sync, SyncBatchNorm); fit on a DistributedDataParallel model;
+and a rank that raises, dies or hangs makes every rank stop with a clear error, not hang.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+MPIEXEC = shutil.which("mpiexec", path=str(BIN)) or shutil.which("mpiexec")
+
+
+# ----------------------------------------------------------------------------------------- worker
+def _model(seed: int, bn: bool = False):
+    import dlcore
+    import dlcore.nn as nn
+
+    dlcore.manual_seed(seed)
+    if bn:
+        return nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(), nn.Linear(12, 3))
+    return nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 3))
+
+
+def _data(steps: int, global_batch: int, bn: bool = False):
+    rng = np.random.default_rng(42)
+    X = rng.normal(size=(steps, global_batch) + ((2, 4, 4) if bn else (5,)))
+    return X, rng.integers(0, 3, size=(steps, global_batch))
+
+
+def _train(model, make_opt, X, y, rows, no_sync_every: int = 0):
+    """SGD-style steps on rows ``rows`` of each global batch; with no_sync_every=k, accumulate k
+    micro-batches (the first k-1 inside no_sync) per optimizer step."""
+    import dlcore
+    import dlcore.functional as F
+
+    opt = make_opt(model.parameters())
+    for step in range(X.shape[0]):
+        last = not no_sync_every or (step + 1) % no_sync_every == 0
+        local = contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync()
+        with local:
+            F.cross_entropy(model(dlcore.tensor(X[step][rows])), dlcore.tensor(y[step][rows])).backward()
+        if last:
+            opt.step()
+            opt.zero_grad()
+    return model
+
+
+def _max_difference(a, b) -> float:
+    return max(float(np.max(np.abs(p.numpy() - q.numpy()))) for p, q in zip(a, b))
+
+
+def scenario_collectives(rank: int, size: int) -> None:
+    import dlcore
+    import dlcore.distributed as dist
+
+    t = dlcore.tensor([rank + 1.0, -rank])
+    dist.all_reduce(t)
+    assert t.tolist() == [size * (size + 1) / 2, -size * (size - 1) / 2], t.tolist()
+    for op, want in (("mean", (size + 1) / 2), ("max", size), ("min", 1), (dist.ReduceOp.PRODUCT, np.prod(range(1, size + 1)))):
+        t = dlcore.tensor([rank + 1.0])
+        dist.all_reduce(t, op=op)
+        assert abs(t.item() - want) < 1e-12, (op, t.item(), want)
+    t = dlcore.tensor(np.full((2, 2), float(rank)))
+    dist.broadcast(t, src=size - 1)
+    assert (t.numpy() == size - 1).all()
+    out = [dlcore.zeros(3, dtype=np.int64) for _ in range(size)]
+    dist.all_gather(out, dlcore.tensor(np.arange(3) + 10 * rank))
+    assert [o.tolist() for o in out] == [[10 * r, 10 * r + 1, 10 * r + 2] for r in range(size)]
+    t = dlcore.tensor([2.0 * rank])
+    dist.reduce(t, dst=0)
+    assert t.item() == (size * (size - 1) if rank == 0 else 2.0 * rank)
+    dist.barrier()
+    assert dist.get_backend() == "mpi" and dist.is_initialized()
+
+
+def scenario_equivalence(rank: int, size: int) -> None:
+    """SGD+momentum and Adam: N ranks on 1/N of each batch == one process on all of it."""
+    import dlcore
+    import dlcore.distributed as dist
+    from dlcore.distributed import communicator
+
+    steps, batch = 4, 12  # 12 rows split evenly over 2 or 3 ranks
+    X, y = _data(steps, batch)
+    mine = np.arange(batch).reshape(size, -1)[rank]
+    optimizers = {
+        "sgd": lambda ps: dlcore.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=1e-3),
+        "adam": lambda ps: dlcore.optim.Adam(ps, lr=0.01),
+    }
+    calls = []
+    allreduce = communicator.MpiCommunicator.allreduce
+
+    def counted(self, array, op):
+        calls.append(array.size)
+        return allreduce(self, array, op)
+
+    communicator.MpiCommunicator.allreduce = counted
+    with _float64():
+        for name, make_opt in optimizers.items():
+            for cap, accumulate in ((25, 0), (0.0002, 0), (25, 2)):
+                reference = _train(_model(0), make_opt, X, y, np.arange(batch), no_sync_every=accumulate)
+                ddp = dist.DistributedDataParallel(_model(0 if rank == 0 else 99), bucket_cap_mb=cap)  # rank 0 wins
+                calls.clear()
+                _train(ddp, make_opt, X, y, mine, no_sync_every=accumulate)
+                syncs = steps // accumulate if accumulate else steps
+                assert len(calls) == syncs * ddp.num_buckets, (len(calls), syncs, ddp.num_buckets)
+                assert (ddp.num_buckets == 1) == (cap == 25), ddp.num_buckets
+                diff = _max_difference(ddp.module.parameters(), reference.parameters())
+                assert diff < 1e-12, (name, cap, accumulate, diff)
+    communicator.MpiCommunicator.allreduce = allreduce
+
+
+def scenario_syncbn(rank: int, size: int) -> None:
+    """SyncBatchNorm over N ranks == BatchNorm2d in one process: parameters and running statistics."""
+    import dlcore
+    import dlcore.distributed as dist
+    import dlcore.nn as nn
+
+    steps, batch = 3, 12
+    X, y = _data(steps, batch, bn=True)
+    mine = np.arange(batch).reshape(size, -1)[rank]
+    sgd = lambda ps: dlcore.optim.SGD(ps, lr=0.1, momentum=0.9)  # noqa: E731
+    with _float64():
+        reference = _train(_model(0, bn=True), sgd, X, y, np.arange(batch))
+        ddp = dist.DistributedDataParallel(nn.SyncBatchNorm.convert_sync_batchnorm(_model(0, bn=True)))
+        _train(ddp, sgd, X, y, mine)
+    assert type(ddp.module[1]).__name__ == "SyncBatchNorm"
+    ours, theirs = ddp.module.state_dict(), reference.state_dict()
+    for key in theirs:
+        diff = float(np.max(np.abs(ours[key].numpy() - theirs[key].numpy())))
+        assert diff < 1e-12, (key, diff)
+
+
+def scenario_fit(rank: int, size: int) -> None:
+    """fit on a DDP model with a DistributedSampler: equal to one process, rank 0 alone writes,
+    every rank resumes, EarlyStopping stops every rank at the same epoch."""
+    import dlcore
+    import dlcore.distributed as dist
+    import dlcore.functional as F
+    from dlcore.data import DataLoader, TensorDataset
+    from dlcore.train import EarlyStopping, ModelCheckpoint, fit
+
+    folder = Path(os.environ["DIST_TEST_DIR"])
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(24, 5)), rng.integers(0, 3, size=24)
+    sgd = lambda ps: dlcore.optim.SGD(ps, lr=0.2, momentum=0.9)  # noqa: E731
+    with _float64():
+        ddp = dist.DistributedDataParallel(_model(0))
+        loader = DataLoader(TensorDataset(X, y), batch_size=12 // size,
+                            sampler=dist.DistributedSampler(range(24), shuffle=False))
+        ckpt = ModelCheckpoint(str(folder / "ckpt-{epoch}.npz"))
+        history = fit(ddp, F.cross_entropy, sgd(ddp.parameters()), loader, epochs=2, val_data=(X, y),
+                      callbacks=[ckpt], progress=False)
+        single = _model(0)  # the same two epochs in one process: global batch b = every rank's batch b
+        ref_opt = sgd(single.parameters())
+        for _ in range(2):
+            for b in range(2):
+                rows = np.concatenate([np.arange(24)[r::size][b * (12 // size):(b + 1) * (12 // size)]
+                                       for r in range(size)])
+                F.cross_entropy(single(dlcore.tensor(X[rows])), dlcore.tensor(y[rows])).backward()
+                ref_opt.step()
+                ref_opt.zero_grad()
+        assert _max_difference(ddp.module.parameters(), single.parameters()) < 1e-12
+        gathered = [dlcore.zeros(1, dtype=np.float64) for _ in range(size)]
+        dist.all_gather(gathered, dlcore.tensor([history["loss"][-1]]))
+        assert len({g.item() for g in gathered}) == 1, [g.item() for g in gathered]  # one loss for all ranks
+        dist.barrier()
+        assert sorted(os.listdir(folder)) == ["ckpt-1.npz", "ckpt-2.npz"]
+        resumed = dist.DistributedDataParallel(_model(7))
+        more = fit(resumed, F.cross_entropy, sgd(resumed.parameters()), loader, epochs=3, progress=False,
+                   resume_from=str(folder / "ckpt-2.npz"), callbacks=[ModelCheckpoint(str(folder / "again.npz"))])
+        straight = dist.DistributedDataParallel(_model(0))
+        fit(straight, F.cross_entropy, sgd(straight.parameters()), loader, epochs=3, progress=False)
+        assert len(more["loss"]) == 3 and _max_difference(resumed.parameters(), straight.parameters()) < 1e-12
+        # EarlyStopping sees one averaged val_loss; its decision is broadcast from rank 0 anyway
+        stopper = EarlyStopping(monitor="loss", patience=1, min_delta=1e9)
+        short = fit(resumed, F.cross_entropy, sgd(resumed.parameters()), loader, epochs=10, progress=False,
+                    callbacks=[stopper])
+        assert len(short["loss"]) == 2, short["loss"]
+
+
+def scenario_fail(rank: int, size: int) -> None:
+    """Rank 1 raises, dies or hangs in the middle of training; the other ranks must not wait forever."""
+    import datetime
+
+    import dlcore
+    import dlcore.distributed as dist
+    import dlcore.functional as F
+
+    how = os.environ["DIST_FAIL"]
+    dist.destroy_process_group()
+    dist.init_process_group("mpi", timeout=datetime.timedelta(seconds=3))
+    dlcore.set_default_dtype(np.float64)
+    ddp = dist.DistributedDataParallel(_model(0))
+    X, y = _data(5, 6)
+    for step in range(5):
+        if rank == 1 and step == 2:
+            if how == "raise":
+                raise ValueError("rank 1 fails on purpose")
+            if how == "die":
+                os._exit(7)
+            if how == "hang":
+                import time
+
+                time.sleep(60)
+        F.cross_entropy(ddp(dlcore.tensor(X[step])), dlcore.tensor(y[step])).backward()
+
+
+class _float64:
+    """Default dtype float64 inside the block."""
+
+    def __enter__(self):
+        import dlcore
+
+        self.previous = dlcore.default_dtype()
+        dlcore.set_default_dtype(np.float64)
+
+    def __exit__(self, *exc):
+        import dlcore
+
+        dlcore.set_default_dtype(self.previous)
+
+
+def main(names: list) -> None:
+    import dlcore.distributed as dist
+
+    dist.init_process_group("mpi")
+    rank, size = dist.get_rank(), dist.get_world_size()
+    for name in names:
+        globals()[f"scenario_{name}"](rank, size)
+        print(f"OK {name} {rank}", flush=True)
+    dist.destroy_process_group()
+
+
+# ----------------------------------------------------------------------------------------- tests
+def _mpiexec(n: int, names: list, timeout: float = 120, **env) -> subprocess.CompletedProcess:
+    import pytest
+
+    pytest.importorskip("mpi4py", reason="dlcore.distributed needs mpi4py: pip install 'dlcore[dist]'")
+    if MPIEXEC is None:
+        pytest.skip("no mpiexec found (pip install mpich)")
+    environ = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **env}
+    environ.pop("DLCORE_DEVICE", None)
+    return subprocess.run([MPIEXEC, "-n", str(n), sys.executable, __file__, *names], capture_output=True, text=True,
+                          timeout=timeout, env=environ, cwd=ROOT)
+
+
+def _assert_ok(result: subprocess.CompletedProcess, n: int, names: list) -> None:
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    for name in names:
+        for rank in range(n):
+            assert f"OK {name} {rank}" in result.stdout, output
+
+
+def test_two_ranks_match_one_process():
+    names = ["collectives", "equivalence", "syncbn"]
+    _assert_ok(_mpiexec(2, names), 2, names)
+
+
+def test_three_ranks_oversubscribed_match_one_process():
+    names = ["collectives", "equivalence", "syncbn"]
+    _assert_ok(_mpiexec(3, names), 3, names)
+
+
+def test_fit_trains_data_parallel(tmp_path):
+    _assert_ok(_mpiexec(2, ["fit"], DIST_TEST_DIR=str(tmp_path)), 2, ["fit"])
+
+
+def test_a_failing_rank_stops_every_rank():
+    import time
+
+    for how, clue in (("raise", "ValueError: rank 1 fails on purpose"), ("die", ""), ("hang", "timed out after 3 s")):
+        t0 = time.monotonic()
+        result = _mpiexec(2, ["fail"], timeout=60, DIST_FAIL=how)
+        output = result.stdout + result.stderr
+        assert result.returncode != 0, (how, output)
+        assert time.monotonic() - t0 < 30, (how, output)
+        assert clue in output, (how, output)
+        if how != "die":
+            assert "aborting all 2 ranks" in output, (how, output)
+
+
+if __name__ == "__main__":
+    tempfile.tempdir = os.environ.get("DIST_TEST_DIR") or None
+    main(sys.argv[1:])
