@@ -133,7 +133,7 @@ class NcclCommunicator(MpiCommunicator):
         from cupy.cuda import nccl
 
         self.nccl = nccl
-        uid = np.zeros(nccl.NCCL_UNIQUE_ID_BYTES if hasattr(nccl, "NCCL_UNIQUE_ID_BYTES") else 128, np.int64)
+        uid = np.zeros(128, np.int64)  # NCCL_UNIQUE_ID_BYTES
         if self.rank == 0:
             raw = nccl.get_unique_id()
             uid[:len(raw)] = raw

@@ -18,6 +18,7 @@ buffers (BatchNorm running statistics) to every rank before each training forwar
 from __future__ import annotations
 
 import contextlib
+import time
 import weakref
 from typing import Any, Iterator, Sequence
 
@@ -78,6 +79,7 @@ class DistributedDataParallel(Module):
         self.require_backward_grad_sync = True
         self.require_forward_param_sync = True
         self._grad_pending = False
+        self.reduce_seconds, self.reduce_count = 0.0, 0  # time in (and number of) gradient all-reduces
         self._params = [p for p in module.parameters() if p.requires_grad][::-1]  # about the order grads finish
         self._buckets = flat_buckets([p.array for p in self._params], int(self.bucket_cap_mb * 2**20))
         self._broadcast([p for p in module.parameters()] + [b for _, b in module.named_buffers()])
@@ -135,7 +137,7 @@ class DistributedDataParallel(Module):
 
     def _reduce_gradients(self) -> None:
         """All-reduce every bucket: mean gradients, plus one flag per parameter (did any rank use it)."""
-        size = self.comm.size
+        size, t0 = self.comm.size, time.perf_counter()
         for bucket in self._buckets:
             params = [self._params[i] for i in bucket]
             xp = get_array_module(params[0].array)
@@ -153,6 +155,8 @@ class DistributedDataParallel(Module):
                         p._accumulate_grad(chunk)
                     else:
                         p.grad.array = chunk
+        self.reduce_seconds += time.perf_counter() - t0
+        self.reduce_count += 1
 
     def _broadcast(self, tensors: list) -> None:
         """Copy rank 0's values of ``tensors`` to every rank, one message per bucket."""
