@@ -10,6 +10,7 @@ N processes compute the same updates as one. Rank 0 alone prints; it ends with t
 per step. --backend nccl --device cuda puts rank r on GPU r.
 """
 
+import json
 import os
 import time
 
@@ -30,6 +31,7 @@ def main() -> None:
     p.add_argument("--backend", default="mpi", choices=["mpi", "nccl"], help="collectives backend (default: mpi)")
     p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default: 0.9)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training images (quick runs)")
+    p.add_argument("--json", default=None, help="also write the timings to this JSON file (rank 0)")
     args = p.parse_args()
     dist.init_process_group(args.backend)
     rank, size = dist.get_rank(), dist.get_world_size()
@@ -69,6 +71,12 @@ def main() -> None:
     if rank == 0:
         print(f"epoch time: {min(history['time']):.2f} s (best of {len(history['time'])}), total {total:.1f} s; "
               f"{reduce}", flush=True)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"processes": size, "backend": args.backend, "global_batch": args.batch_size,
+                           "epoch_s": history["time"], "steps": len(loader), "allreduce_count": steps,
+                           "allreduce_s_per_step": model.reduce_seconds / steps if steps else 0.0,
+                           "buckets": model.num_buckets, "test_accuracy": result["accuracy"]}, f, indent=1)
         print(f"test loss: {result['loss']:.4f}", flush=True)
         _common.result("test accuracy", result["accuracy"], percent=True)
     dist.destroy_process_group()

@@ -73,14 +73,16 @@ class MpiCommunicator:
     def wait(self, request: Any, what: str) -> None:
         """Wait for a non-blocking MPI request, raising DistributedError after ``timeout`` s."""
         deadline = time.monotonic() + self.timeout
-        pause = 1e-6
-        while not request.Test():
+        tests, pause = 0, 1e-6
+        while not request.Test():  # each Test also drives MPI's progress: spin a little before sleeping
+            tests += 1
             if time.monotonic() > deadline:
                 raise DistributedError(
                     f"dlcore.distributed: {what} on rank {self.rank} of {self.size} timed out after "
                     f"{self.timeout:g} s: another rank is stuck, died, or called a different collective")
-            time.sleep(pause)
-            pause = min(2 * pause, 1e-3)
+            if tests > 200:
+                time.sleep(pause)
+                pause = min(2 * pause, 1e-3)
 
     # -------------------------------------------------------------- collectives on raw arrays
     def allreduce(self, array: Any, op: str) -> Any:
