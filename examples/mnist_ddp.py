@@ -37,8 +37,8 @@ def main() -> None:
     rank, size = dist.get_rank(), dist.get_world_size()
     if args.batch_size % size:
         raise SystemExit(f"--batch-size {args.batch_size} must be a multiple of the {size} processes")
-    if args.device.startswith("cuda"):
-        args.device = f"cuda:{rank % dlcore.cuda.device_count()}"
+    if args.device.startswith("cuda"):  # one GPU per process on each machine
+        args.device = f"cuda:{dist.get_local_rank() % dlcore.cuda.device_count()}"
     if rank:
         os.environ["TQDM_DISABLE"] = "1"
     dev = _common.setup(args) if rank == 0 else dlcore.device(args.device)

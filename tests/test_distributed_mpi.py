@@ -86,7 +86,7 @@ def scenario_collectives(rank: int, size: int) -> None:
     dist.reduce(t, dst=0)
     assert t.item() == (size * (size - 1) if rank == 0 else 2.0 * rank)
     dist.barrier()
-    assert dist.get_backend() == "mpi" and dist.is_initialized()
+    assert dist.get_backend() == "mpi" and dist.is_initialized() and dist.get_local_rank() == rank  # one machine
 
 
 def scenario_equivalence(rank: int, size: int) -> None:

@@ -23,6 +23,7 @@ from .process_group import (
     broadcast,
     destroy_process_group,
     get_backend,
+    get_local_rank,
     get_rank,
     get_world_size,
     init_process_group,
@@ -35,6 +36,6 @@ from .sync_batchnorm import SyncBatchNorm
 
 __all__ = [
     "DistributedError", "ReduceOp", "DistributedDataParallel", "DistributedSampler", "SyncBatchNorm",
-    "all_gather", "all_reduce", "barrier", "broadcast", "destroy_process_group", "get_backend", "get_rank",
+    "all_gather", "all_reduce", "barrier", "broadcast", "destroy_process_group", "get_backend", "get_local_rank", "get_rank",
     "get_world_size", "init_process_group", "is_available", "is_initialized", "reduce",
 ]

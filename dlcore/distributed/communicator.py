@@ -61,10 +61,13 @@ class MpiCommunicator:
 
     backend = "mpi"
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, device_id: int | None = None) -> None:
         MPI = self.MPI = import_mpi()
         self.comm = MPI.COMM_WORLD.Dup()
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        node = self.comm.Split_type(MPI.COMM_TYPE_SHARED)
+        self.local_rank = node.Get_rank()  # rank among the processes on this machine
+        node.Free()
         self.timeout = float(timeout)
         self._mpi_ops = {ReduceOp.SUM: MPI.SUM, ReduceOp.AVG: MPI.SUM, ReduceOp.MAX: MPI.MAX,
                          ReduceOp.MIN: MPI.MIN, ReduceOp.PRODUCT: MPI.PROD}
@@ -122,16 +125,20 @@ class MpiCommunicator:
 class NcclCommunicator(MpiCommunicator):
     """NCCL for GPU arrays (``cupy.cuda.nccl``), MPI for the rest; the NCCL id travels over MPI.
 
-    CPU arrays are refused, as PyTorch's "nccl" backend refuses CPU tensors.
+    The process uses GPU ``device_id``, by default its local rank modulo the GPU count (made
+    the current CuPy device). CPU arrays are refused, as PyTorch's "nccl" backend refuses them.
     """
 
     backend = "nccl"
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, device_id: int | None = None) -> None:
         super().__init__(timeout)
         from ..backend import cupy_module
 
         self.cp = cupy_module()
+        count = self.cp.cuda.runtime.getDeviceCount()
+        self.device_id = self.local_rank % count if device_id is None else int(device_id)
+        self.cp.cuda.Device(self.device_id).use()
         from cupy.cuda import nccl
 
         self.nccl = nccl

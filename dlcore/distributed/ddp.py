@@ -81,6 +81,8 @@ class DistributedDataParallel(Module):
         self._grad_pending = False
         self.reduce_seconds, self.reduce_count = 0.0, 0  # time in (and number of) gradient all-reduces
         self._params = [p for p in module.parameters() if p.requires_grad][::-1]  # about the order grads finish
+        if not self._params:
+            raise ValueError("DistributedDataParallel is not needed when a module has no parameter that requires grad")
         self._buckets = flat_buckets([p.array for p in self._params], int(self.bucket_cap_mb * 2**20))
         self._broadcast([p for p in module.parameters()] + [b for _, b in module.named_buffers()])
         hook = _weak_hook(self)

@@ -20,7 +20,7 @@ from ..tensor import Tensor
 from .communicator import DistributedError, MpiCommunicator, NcclCommunicator, ReduceOp, install_abort_hook
 
 __all__ = ["init_process_group", "destroy_process_group", "is_initialized", "is_available", "get_rank",
-           "get_world_size", "get_backend", "barrier", "all_reduce", "broadcast", "all_gather", "reduce",
+           "get_world_size", "get_local_rank", "get_backend", "barrier", "all_reduce", "broadcast", "all_gather", "reduce",
            "default_communicator", "DEFAULT_TIMEOUT"]
 
 DEFAULT_TIMEOUT = datetime.timedelta(minutes=30)  # PyTorch's default for CPU backends
@@ -39,11 +39,13 @@ def is_available() -> bool:
 
 
 def init_process_group(backend: str = "mpi", init_method: str | None = None,
-                       timeout: datetime.timedelta | None = None, world_size: int = -1, rank: int = -1) -> None:
+                       timeout: datetime.timedelta | None = None, world_size: int = -1, rank: int = -1,
+                       device_id: int | None = None) -> None:
     """Join the default process group: ``"mpi"`` (CPU, or GPU staged through host memory) or
     ``"nccl"`` (GPU arrays all-reduced on the device). Rank and size come from the MPI launcher;
     ``world_size``/``rank``, when given, must agree with it. Every collective waits at most
-    ``timeout`` (default 30 minutes), then raises :class:`DistributedError`.
+    ``timeout`` (default 30 minutes), then raises :class:`DistributedError`. With "nccl" the
+    process uses GPU ``device_id`` (default: :func:`get_local_rank` modulo the GPU count).
     """
     if _group["comm"] is not None:
         raise DistributedError("init_process_group: the default process group is already initialized; "
@@ -58,7 +60,7 @@ def init_process_group(backend: str = "mpi", init_method: str | None = None,
     seconds = (timeout or DEFAULT_TIMEOUT).total_seconds()
     if seconds <= 0:
         raise ValueError(f"init_process_group expected a positive timeout, got {timeout!r}")
-    comm = BACKENDS[name](seconds)
+    comm = BACKENDS[name](seconds, device_id)
     for label, given, actual in (("world_size", world_size, comm.size), ("rank", rank, comm.rank)):
         if given not in (-1, None) and int(given) != actual:
             comm.close()
@@ -107,6 +109,11 @@ def get_rank(group: Any = None) -> int:
 def get_world_size(group: Any = None) -> int:
     """The number of processes in the group."""
     return _check_group(group).size
+
+
+def get_local_rank() -> int:
+    """This process's rank among the processes on its machine (torchrun's ``LOCAL_RANK``); pick a GPU with it."""
+    return default_communicator().local_rank
 
 
 def get_backend(group: Any = None) -> str:
