@@ -11,6 +11,8 @@ and a rank that raises, dies or hangs makes every rank stop with a clear error, 
 from __future__ import annotations
 
 import contextlib
+import datetime
+import logging
 import os
 import shutil
 import subprocess
@@ -153,8 +155,20 @@ def scenario_fit(rank: int, size: int) -> None:
     import dlcore.distributed as dist
     import dlcore.functional as F
     from dlcore.data import DataLoader, TensorDataset
-    from dlcore.train import EarlyStopping, ModelCheckpoint, fit
+    from dlcore.train import Callback, EarlyStopping, ModelCheckpoint, fit
 
+    class StopOn(Callback):
+        def __init__(self, on_rank):
+            self.on_rank = on_rank
+
+        def on_epoch_end(self, run, epoch, logs):
+            run.stop_training = rank == self.on_rank
+
+    lines = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logging.getLogger("dlcore.train").addHandler(handler)
+    logging.getLogger("dlcore.train").setLevel(logging.INFO)
     folder = Path(os.environ["DIST_TEST_DIR"])
     rng = np.random.default_rng(1)
     X, y = rng.normal(size=(24, 5)), rng.integers(0, 3, size=24)
@@ -167,15 +181,19 @@ def scenario_fit(rank: int, size: int) -> None:
         history = fit(ddp, F.cross_entropy, sgd(ddp.parameters()), loader, epochs=2, val_data=(X, y),
                       callbacks=[ckpt], progress=False)
         single = _model(0)  # the same two epochs in one process: global batch b = every rank's batch b
-        ref_opt = sgd(single.parameters())
+        ref_opt, losses = sgd(single.parameters()), []
         for _ in range(2):
             for b in range(2):
                 rows = np.concatenate([np.arange(24)[r::size][b * (12 // size):(b + 1) * (12 // size)]
                                        for r in range(size)])
-                F.cross_entropy(single(dlcore.tensor(X[rows])), dlcore.tensor(y[rows])).backward()
+                loss = F.cross_entropy(single(dlcore.tensor(X[rows])), dlcore.tensor(y[rows]))
+                loss.backward()
+                losses.append(loss.item())
                 ref_opt.step()
                 ref_opt.zero_grad()
         assert _max_difference(ddp.module.parameters(), single.parameters()) < 1e-12
+        assert abs(history["loss"][-1] - np.mean(losses[2:])) < 1e-12, (history["loss"], losses)
+        assert len([m for m in lines if m.startswith("epoch ")]) == (2 if rank == 0 else 0), lines
         gathered = [dlcore.zeros(1, dtype=np.float64) for _ in range(size)]
         dist.all_gather(gathered, dlcore.tensor([history["loss"][-1]]))
         assert len({g.item() for g in gathered}) == 1, [g.item() for g in gathered]  # one loss for all ranks
@@ -187,17 +205,19 @@ def scenario_fit(rank: int, size: int) -> None:
         straight = dist.DistributedDataParallel(_model(0))
         fit(straight, F.cross_entropy, sgd(straight.parameters()), loader, epochs=3, progress=False)
         assert len(more["loss"]) == 3 and _max_difference(resumed.parameters(), straight.parameters()) < 1e-12
-        # EarlyStopping sees one averaged val_loss; its decision is broadcast from rank 0 anyway
+        # every rank sees the same averaged logs, and rank 0's stop decision holds for all
         stopper = EarlyStopping(monitor="loss", patience=1, min_delta=1e9)
         short = fit(resumed, F.cross_entropy, sgd(resumed.parameters()), loader, epochs=10, progress=False,
                     callbacks=[stopper])
-        assert len(short["loss"]) == 2, short["loss"]
+        assert len(short["loss"]) == 2 and stopper.stopped_epoch == 2, short["loss"]
+        for on_rank, epochs in ((0, 1), (size - 1, 3)):
+            run = fit(resumed, F.cross_entropy, sgd(resumed.parameters()), loader, epochs=3, progress=False,
+                      callbacks=[StopOn(on_rank)])
+            assert len(run["loss"]) == epochs, (on_rank, run["loss"])
 
 
 def scenario_fail(rank: int, size: int) -> None:
     """Rank 1 raises, dies or hangs in the middle of training; the other ranks must not wait forever."""
-    import datetime
-
     import dlcore
     import dlcore.distributed as dist
     import dlcore.functional as F
@@ -271,7 +291,7 @@ class _float64:
 def main(names: list) -> None:
     import dlcore.distributed as dist
 
-    dist.init_process_group("mpi")
+    dist.init_process_group("mpi", timeout=datetime.timedelta(seconds=60))  # a deadlock fails in a minute
     rank, size = dist.get_rank(), dist.get_world_size()
     for name in names:
         globals()[f"scenario_{name}"](rank, size)
