@@ -127,6 +127,40 @@ def scenario_equivalence(rank: int, size: int) -> None:
     communicator.MpiCommunicator.allreduce = allreduce
 
 
+def scenario_unused(rank: int, size: int) -> None:
+    """A parameter only rank 0 uses gets rank 0's gradient / N everywhere; one nobody uses keeps grad None."""
+    import dlcore
+    import dlcore.distributed as dist
+    import dlcore.functional as F
+    import dlcore.nn as nn
+
+    class TwoHeads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b, self.unused = nn.Linear(4, 2), nn.Linear(4, 2), nn.Linear(4, 2)
+
+        def forward(self, x, use_b):
+            return self.a(x) + self.b(x) if use_b else self.a(x)
+
+    with _float64():
+        dlcore.manual_seed(3)
+        plain, wrapped = TwoHeads(), TwoHeads()
+        wrapped.load_state_dict(plain.state_dict())
+        ddp = dist.DistributedDataParallel(wrapped)
+        x = dlcore.tensor(np.random.default_rng(rank).normal(size=(3, 4)))
+        target = dlcore.tensor(np.arange(3) % 2)
+        for model in (plain, ddp):
+            F.cross_entropy(model(x, use_b=rank == 0), target).backward()
+    for name, p in plain.named_parameters():
+        expected = dlcore.zeros(p.shape, dtype=np.float64) if p.grad is None else p.grad.detach()
+        dist.all_reduce(expected, op="sum")
+        got = dict(ddp.module.named_parameters())[name].grad
+        if name.startswith("unused"):
+            assert got is None, name
+        else:
+            assert float(np.max(np.abs(got.numpy() - expected.numpy() / size))) < 1e-15, name
+
+
 def scenario_syncbn(rank: int, size: int) -> None:
     """SyncBatchNorm over N ranks == BatchNorm2d in one process: parameters and running statistics."""
     import dlcore
@@ -327,7 +361,7 @@ def _assert_ok(result: subprocess.CompletedProcess, n: int, names: list) -> None
 
 
 def test_two_ranks_match_one_process():
-    names = ["collectives", "equivalence", "syncbn"]
+    names = ["collectives", "equivalence", "unused", "syncbn"]
     _assert_ok(_mpiexec(2, names), 2, names)
 
 
