@@ -175,6 +175,7 @@ def fit(model: Any, loss_fn: Callable, optimizer: Any, train_data: Any, epochs: 
     callbacks = list(callbacks)
     device = model.device
     train_loader = _loader(train_data, batch_size, shuffle=True, seed=seed, device=device)
+    train_loader = data_parallel.shard_loader(model, train_data, train_loader, seed)
     val_loader = None if val_data is None else _loader(val_data, eval_batch_size, False, None, device)
     for what, loader in (("train_data", train_loader), ("val_data", val_loader)):
         if loader is not None and len(loader) == 0:

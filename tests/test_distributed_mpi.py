@@ -239,6 +239,24 @@ def scenario_fit(rank: int, size: int) -> None:
         straight = dist.DistributedDataParallel(_model(0))
         fit(straight, F.cross_entropy, sgd(straight.parameters()), loader, epochs=3, progress=False)
         assert len(more["loss"]) == 3 and _max_difference(resumed.parameters(), straight.parameters()) < 1e-12
+        # (X, y) is split by fit with a shuffling DistributedSampler(seed); a plain DataLoader is refused
+        split = dist.DistributedDataParallel(_model(0))
+        fit(split, F.cross_entropy, sgd(split.parameters()), (X, y), epochs=1, batch_size=12 // size, seed=4,
+            progress=False)
+        shares = [dist.DistributedSampler(range(24), num_replicas=size, rank=r, seed=4).indices() for r in range(size)]
+        single, half = _model(0), 12 // size
+        ref_opt = sgd(single.parameters())
+        for b in range(2):
+            rows = np.concatenate([share[b * half:(b + 1) * half] for share in shares])
+            F.cross_entropy(single(dlcore.tensor(X[rows])), dlcore.tensor(y[rows])).backward()
+            ref_opt.step()
+            ref_opt.zero_grad()
+        assert _max_difference(split.module.parameters(), single.parameters()) < 1e-12
+        try:
+            fit(split, F.cross_entropy, sgd(split.parameters()), DataLoader(TensorDataset(X, y)), epochs=1)
+            raise AssertionError("a DataLoader without DistributedSampler was accepted")
+        except dist.DistributedError as exc:
+            assert "DistributedSampler" in str(exc)
         # every rank sees the same averaged logs, and rank 0's stop decision holds for all
         stopper = EarlyStopping(monitor="loss", patience=1, min_delta=1e9)
         short = fit(resumed, F.cross_entropy, sgd(resumed.parameters()), loader, epochs=10, progress=False,

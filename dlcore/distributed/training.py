@@ -16,9 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from .communicator import DistributedError
 from .ddp import DistributedDataParallel
+from .sampler import DistributedSampler
 
-__all__ = ["is_main_process", "sum_over_ranks", "mean_over_ranks", "all_ranks_agree", "rank0_decides"]
+__all__ = ["is_main_process", "shard_loader", "sum_over_ranks", "mean_over_ranks", "all_ranks_agree",
+           "rank0_decides"]
 
 
 def _comm(model: Any):
@@ -29,6 +32,24 @@ def is_main_process(model: Any) -> bool:
     """True on rank 0 of a data-parallel model, and always for any other model."""
     comm = _comm(model)
     return comm is None or comm.rank == 0
+
+
+def shard_loader(model: Any, train_data: Any, loader: Any, seed: int | None) -> Any:
+    """The training loader of a data-parallel model: each rank its own share of the data.
+
+    ``(X, y)`` arrays are split with a shuffling :class:`DistributedSampler` (``seed`` or 0;
+    ``batch_size`` is then per process); a DataLoader must already have a DistributedSampler,
+    else every rank would train on the same batches.
+    """
+    comm = _comm(model)
+    if comm is None or isinstance(getattr(loader, "sampler", None), DistributedSampler):
+        return loader
+    if loader is train_data:
+        raise DistributedError(
+            f"fit: a DistributedDataParallel model over {comm.size} ranks needs each rank's share of the data: "
+            f"give the DataLoader sampler=DistributedSampler(dataset), or pass (X, y) and fit splits them")
+    sampler = DistributedSampler(loader.dataset, shuffle=True, seed=0 if seed is None else seed)
+    return type(loader)(loader.dataset, batch_size=loader.batch_size, sampler=sampler, device=loader.device)
 
 
 def sum_over_ranks(model: Any, values: list) -> list:
