@@ -89,6 +89,23 @@ def scenario_collectives(rank: int, size: int) -> None:
     assert t.item() == (size * (size - 1) if rank == 0 else 2.0 * rank)
     dist.barrier()
     assert dist.get_backend() == "mpi" and dist.is_initialized() and dist.get_local_rank() == rank  # one machine
+    for bad, error in ((lambda: dist.all_reduce(dlcore.tensor([1.0], dtype=np.float16)), dlcore.DTypeError),
+                       (lambda: dist.all_reduce(dlcore.tensor([1]), op="mean"), dlcore.DTypeError),
+                       (lambda: dist.broadcast(dlcore.zeros(1), src=size), ValueError),
+                       (lambda: dist.init_process_group("mpi"), dist.DistributedError)):
+        try:
+            bad()
+            raise AssertionError(f"no {error.__name__}")
+        except error as exc:
+            assert "dlcore.distributed" in str(exc) or "init_process_group" in str(exc), exc
+    if not dlcore.cuda.is_available():  # "nccl" without a GPU: a clear DeviceError, and "mpi" still works
+        dist.destroy_process_group()
+        try:
+            dist.init_process_group("nccl")
+            raise AssertionError("nccl without a GPU")
+        except dlcore.DeviceError as exc:
+            assert not dist.is_initialized() and str(exc), exc
+        dist.init_process_group("mpi", timeout=datetime.timedelta(seconds=60))
 
 
 def scenario_equivalence(rank: int, size: int) -> None:

@@ -162,23 +162,39 @@ class NcclCommunicator(MpiCommunicator):
             raise DTypeError(f"dlcore.distributed {what} with 'nccl' cannot send dtype {array.dtype}")
         return self.cp.ascontiguousarray(array), types[array.dtype], self.cp.cuda.get_current_stream().ptr
 
+    def _wait_gpu(self, what: str) -> None:
+        """Wait for the NCCL call just queued on the current stream, with the same deadline as MPI's."""
+        event = self.cp.cuda.Event(block=False, disable_timing=True)
+        event.record(self.cp.cuda.get_current_stream())
+        deadline, pause = time.monotonic() + self.timeout, 1e-6
+        while not event.done:
+            if time.monotonic() > deadline:
+                self.nccl_comm.abort()
+                raise DistributedError(f"dlcore.distributed: NCCL {what} on rank {self.rank} of {self.size} timed out "
+                                       f"after {self.timeout:g} s: another rank is stuck or died")
+            time.sleep(pause)
+            pause = min(2 * pause, 1e-3)
+
     def allreduce(self, array: Any, op: str) -> Any:
         src, dtype, stream = self._gpu(array, "all_reduce")
         _check_mean(src, op)
         out = self.cp.empty_like(src)
         self.nccl_comm.allReduce(src.data.ptr, out.data.ptr, src.size, dtype, self._nccl_ops[op], stream)
+        self._wait_gpu(f"all_reduce({op})")
         return _finish_mean(out, op, self.size)
 
     def bcast(self, array: Any, src: int) -> Any:
         buf, dtype, stream = self._gpu(array, "broadcast")
         buf = buf.copy()
         self.nccl_comm.bcast(buf.data.ptr, buf.size, dtype, src, stream)
+        self._wait_gpu(f"broadcast(src={src})")
         return buf
 
     def allgather(self, array: Any) -> Any:
         src, dtype, stream = self._gpu(array, "all_gather")
         out = self.cp.empty((self.size,) + src.shape, src.dtype)
         self.nccl_comm.allGather(src.data.ptr, out.data.ptr, src.size, dtype, stream)
+        self._wait_gpu("all_gather")
         return out
 
     def reduce(self, array: Any, op: str, dst: int) -> Any:
@@ -186,6 +202,7 @@ class NcclCommunicator(MpiCommunicator):
         _check_mean(src, op)
         out = self.cp.empty_like(src)
         self.nccl_comm.reduce(src.data.ptr, out.data.ptr, src.size, dtype, self._nccl_ops[op], dst, stream)
+        self._wait_gpu(f"reduce({op}, dst={dst})")
         return _finish_mean(out, op, self.size) if self.rank == dst else array
 
     def close(self) -> None:
@@ -199,7 +216,14 @@ def _check_mean(array: Any, op: str) -> None:
         raise DTypeError(f"dlcore.distributed: op 'mean' needs a floating-point tensor, got dtype {array.dtype}")
 
 
+MPI_DTYPES = frozenset(np.dtype(t) for t in (np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
+                                              np.uint8, np.uint16, np.uint32, np.uint64))
+
+
 def _host_copy(array: Any, op: str | None = None) -> np.ndarray:
+    if array.dtype not in MPI_DTYPES:
+        raise DTypeError(f"dlcore.distributed over MPI cannot send dtype {array.dtype}: use float32/float64 or an "
+                         f"integer dtype (convert with .to(dtype='float32'))")
     if op is not None:
         _check_mean(array, op)
     return np.array(to_numpy(array), order="C", copy=True)
