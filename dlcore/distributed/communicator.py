@@ -90,7 +90,7 @@ class MpiCommunicator:
     # -------------------------------------------------------------- collectives on raw arrays
     def allreduce(self, array: Any, op: str) -> Any:
         """The reduction over ranks of ``array`` (a new array on its device)."""
-        host = _host_copy(array, op)
+        host = _host_copy(array, op, copy=False)  # only read
         out = np.empty_like(host)
         self.wait(self.comm.Iallreduce(host, out, self._mpi_ops[op]), f"all_reduce({op}) of {host.shape}")
         return _back(_finish_mean(out, op, self.size), array)
@@ -220,13 +220,15 @@ MPI_DTYPES = frozenset(np.dtype(t) for t in (np.float32, np.float64, np.int8, np
                                               np.uint8, np.uint16, np.uint32, np.uint64))
 
 
-def _host_copy(array: Any, op: str | None = None) -> np.ndarray:
+def _host_copy(array: Any, op: str | None = None, copy: bool = True) -> np.ndarray:
+    """A C-contiguous host array with ``array``'s values (a fresh copy unless ``copy=False``)."""
     if array.dtype not in MPI_DTYPES:
         raise DTypeError(f"dlcore.distributed over MPI cannot send dtype {array.dtype}: use float32/float64 or an "
                          f"integer dtype (convert with .to(dtype='float32'))")
     if op is not None:
         _check_mean(array, op)
-    return np.array(to_numpy(array), order="C", copy=True)
+    host = to_numpy(array)
+    return np.array(host, order="C", copy=True) if copy else np.ascontiguousarray(host)
 
 
 def _finish_mean(out: Any, op: str, size: int) -> Any:
