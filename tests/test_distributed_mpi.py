@@ -423,9 +423,12 @@ def test_gpu_tensors_over_nccl_and_mpi():
 
 
 def test_mnist_ddp_example_on_a_tiny_synthetic_mnist(tmp_path):
-    from test_datasets import write_mnist
-
-    write_mnist(tmp_path, n_train=32, n_test=8, gz=False)
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 32), ("t10k", 8)):  # IDX: magic (0, 0, 8 = uint8, ndim), big-endian sizes, bytes
+        for kind, shape in (("images-idx3", (n, 28, 28)), ("labels-idx1", (n,))):
+            values = rng.integers(0, 256 if kind.startswith("images") else 10, size=shape).astype(np.uint8)
+            header = bytes([0, 0, 8, len(shape)]) + np.asarray(shape, ">u4").tobytes()
+            (tmp_path / f"{split}-{kind}-ubyte").write_bytes(header + values.tobytes())
     result = _launch(2, [str(ROOT / "examples" / "mnist_ddp.py"), "--data", str(tmp_path), "--epochs", "1",
                          "--batch-size", "8", "--device", "cpu", "--no-progress"], 120, tmp_path, DLCORE_DATA="")
     lines = result.stdout.strip().splitlines()
