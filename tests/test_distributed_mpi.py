@@ -11,8 +11,8 @@ and a rank that raises, dies or hangs makes every rank stop with a clear error, 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import datetime
+import importlib.util
 import logging
 import os
 import shutil
