@@ -98,6 +98,13 @@ def scenario_collectives(rank: int, size: int) -> None:
             raise AssertionError(f"no {error.__name__}")
         except error as exc:
             assert "dlcore.distributed" in str(exc) or "init_process_group" in str(exc), exc
+    import dlcore.nn as nn
+
+    try:  # a different model on the last rank (same number of values, other shapes) is refused on every rank
+        dist.DistributedDataParallel(nn.Linear(4, 6) if rank < size - 1 else nn.Linear(6, 4))
+        raise AssertionError("different models accepted")
+    except dist.DistributedError as exc:
+        assert f"rank(s) [{size - 1}] differ" in str(exc), exc
     if not dlcore.cuda.is_available():  # "nccl" without a GPU: a clear DeviceError, and "mpi" still works
         dist.destroy_process_group()
         try:

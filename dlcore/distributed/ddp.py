@@ -20,11 +20,15 @@ from __future__ import annotations
 import contextlib
 import time
 import weakref
+import zlib
 from typing import Any, Iterator, Sequence
+
+import numpy as np
 
 from .. import autograd
 from ..backend import get_array_module
 from ..nn.module import LoadResult, Module
+from .communicator import DistributedError
 from .process_group import default_communicator
 
 __all__ = ["DistributedDataParallel", "flat_buckets"]
@@ -84,6 +88,7 @@ class DistributedDataParallel(Module):
         if not self._params:
             raise ValueError("DistributedDataParallel is not needed when a module has no parameter that requires grad")
         self._buckets = flat_buckets([p.array for p in self._params], int(self.bucket_cap_mb * 2**20))
+        self._check_same_model(module)
         self._broadcast([p for p in module.parameters()] + [b for _, b in module.named_buffers()])
         hook = _weak_hook(self)
         autograd._backward_end_hooks.append(hook)
@@ -101,6 +106,20 @@ class DistributedDataParallel(Module):
                 if dev.type != "cuda" or (index is not None and index != dev.index):
                     raise ValueError(f"DistributedDataParallel({label}={given!r}) does not match the module's "
                                      f"device {dev}: move the module with .to(device) first")
+
+    def _check_same_model(self, module: Module) -> None:
+        """Every rank must wrap the same architecture: compare a checksum of names, shapes and dtypes."""
+        if self.comm.size == 1:
+            return
+        layout = [(name, tuple(t.shape), str(t.dtype)) for name, t in module.state_dict().items()]
+        mine = np.asarray([zlib.crc32(repr(layout).encode()), len(layout)], np.int64)
+        every = self.comm.allgather(mine)
+        differ = [r for r in range(self.comm.size) if (every[r] != every[0]).any()]
+        if differ:
+            raise DistributedError(
+                f"DistributedDataParallel expects the same model on every rank: the parameters and buffers "
+                f"(names, shapes, dtypes) of rank(s) {differ} differ from rank 0's; this is rank {self.comm.rank} "
+                f"with {len(layout)} of them")
 
     @property
     def num_buckets(self) -> int:
