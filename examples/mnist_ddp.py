@@ -11,7 +11,6 @@ per step. --backend nccl --device cuda puts rank r on GPU r.
 """
 
 import json
-import os
 import time
 
 import _common
@@ -39,11 +38,11 @@ def main() -> None:
         raise SystemExit(f"--batch-size {args.batch_size} must be a multiple of the {size} processes")
     if args.device.startswith("cuda"):  # one GPU per process on each machine
         args.device = f"cuda:{dist.get_local_rank() % dlcore.cuda.device_count()}"
-    if rank:
-        os.environ["TQDM_DISABLE"] = "1"
-    dev = _common.setup(args) if rank == 0 else dlcore.device(args.device)
-    if rank:
+    if rank == 0:  # rank 0 prints; fit shows its bar and log lines there only
+        dev = _common.setup(args)
+    else:
         dlcore.manual_seed(args.seed)
+        dev = dlcore.device(args.device)
 
     X_train, y_train = mnist(args.data, "train")
     X_test, y_test = mnist(args.data, "test")
