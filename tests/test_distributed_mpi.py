@@ -206,6 +206,44 @@ def scenario_syncbn(rank: int, size: int) -> None:
         assert diff < 1e-12, (key, diff)
 
 
+def scenario_syncbn_torch(rank: int, size: int) -> None:
+    """SyncBatchNorm forward, every gradient and the running statistics over N ranks == torch's
+    BatchNorm2d on the whole batch (float64)."""
+    import torch
+
+    import dlcore
+    import dlcore.distributed as dist
+    import dlcore.nn as nn
+
+    rng = np.random.default_rng(7)
+    x, g = rng.normal(2.0, 3.0, size=(12, 3, 4, 4)), rng.normal(size=(12, 3, 4, 4))
+    weight, bias = rng.normal(size=3), rng.normal(size=3)
+    mine = np.arange(12).reshape(size, -1)[rank]
+    with _float64():
+        bn = nn.SyncBatchNorm(3, momentum=0.3)
+    bn.weight.array[:], bn.bias.array[:] = weight, bias
+    x_local = dlcore.tensor(x[mine], requires_grad=True)
+    y = bn(x_local)
+    (y * dlcore.tensor(g[mine])).sum().backward()
+    tbn = torch.nn.BatchNorm2d(3, momentum=0.3, dtype=torch.float64)
+    with torch.no_grad():
+        tbn.weight.copy_(torch.from_numpy(weight))
+        tbn.bias.copy_(torch.from_numpy(bias))
+    tx = torch.tensor(x, requires_grad=True)
+    ty = tbn(tx)
+    (ty * torch.from_numpy(g)).sum().backward()
+    grads = {"weight": bn.weight.grad.detach(), "bias": bn.bias.grad.detach()}
+    for t in grads.values():
+        dist.all_reduce(t)  # each rank holds its rows' share, as before DDP's averaging
+    checks = {"y": (y.detach().numpy(), ty.detach().numpy()[mine]), "dx": (x_local.grad.numpy(), tx.grad.numpy()[mine]),
+              "dweight": (grads["weight"].numpy(), tbn.weight.grad.numpy()),
+              "dbias": (grads["bias"].numpy(), tbn.bias.grad.numpy()),
+              "running_mean": (bn._buffers["running_mean"].numpy(), tbn.running_mean.numpy()),
+              "running_var": (bn._buffers["running_var"].numpy(), tbn.running_var.numpy())}
+    for name, (ours, theirs) in checks.items():
+        assert np.max(np.abs(ours - theirs)) < 1e-12, (name, np.max(np.abs(ours - theirs)))
+
+
 def scenario_fit(rank: int, size: int) -> None:
     """fit on a DDP model with a DistributedSampler: equal to one process, rank 0 alone writes,
     every rank resumes, EarlyStopping stops every rank at the same epoch."""
@@ -406,6 +444,7 @@ def _assert_ok(result: subprocess.CompletedProcess, n: int, names: list) -> None
 
 def test_two_ranks_match_one_process():
     names = ["collectives", "equivalence", "unused", "syncbn"]
+    names += ["syncbn_torch"] if importlib.util.find_spec("torch") else []  # CI has torch
     _assert_ok(_mpiexec(2, names), 2, names)
 
 
