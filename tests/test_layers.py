@@ -13,9 +13,9 @@ RANK = {
     "functional": 3,
     "nn": 4, "models": 4,
     "optim": 5,
-    # dlcore.distributed spans layers: the communicator just above the tensor core, SyncBatchNorm
-    # with nn, DistributedDataParallel and DistributedSampler (the package itself) above nn.
-    "distributed.communicator": 2, "distributed.process_group": 2, "distributed.sync_batchnorm": 4,
+    # dlcore.distributed spans layers: the communicator just above the tensor core, the SyncBatchNorm
+    # op with functional (nn.SyncBatchNorm uses both), DistributedDataParallel and the rest above nn.
+    "distributed.communicator": 2, "distributed.process_group": 2, "distributed.sync_batchnorm": 3,
     "distributed": 5,
     "data": 6, "datasets": 6, "preprocessing": 6, "metrics": 6, "callbacks": 6, "train": 6, "plot": 6,
     "bench": 7,

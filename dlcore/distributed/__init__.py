@@ -6,8 +6,9 @@
     sampler = dist.DistributedSampler(dataset)
 
 Layers: the communicator and the collectives (``communicator``, ``process_group``) sit just
-above the tensor core, so ``nn.SyncBatchNorm`` (``sync_batchnorm``, nn layer) can use them;
-``DistributedDataParallel`` and ``DistributedSampler`` sit above ``nn``.
+above the tensor core and the SyncBatchNorm op (``sync_batchnorm``) with the functional ops,
+so ``nn.SyncBatchNorm`` can use them; ``DistributedDataParallel``, ``DistributedSampler`` and
+what ``fit`` asks (``training``) sit above ``nn``.
 
     >>> import dlcore.distributed as dist
     >>> dist.is_initialized()
@@ -32,10 +33,9 @@ from .process_group import (
     reduce,
 )
 from .sampler import DistributedSampler
-from .sync_batchnorm import SyncBatchNorm
 
 __all__ = [
-    "DistributedError", "ReduceOp", "DistributedDataParallel", "DistributedSampler", "SyncBatchNorm",
+    "DistributedError", "ReduceOp", "DistributedDataParallel", "DistributedSampler",
     "all_gather", "all_reduce", "barrier", "broadcast", "destroy_process_group", "get_backend", "get_local_rank", "get_rank",
     "get_world_size", "init_process_group", "is_available", "is_initialized", "reduce",
 ]

@@ -12,7 +12,7 @@ divided by the world size) in a few flat buckets of at most ``bucket_cap_mb`` ea
 ``no_sync()`` skips the all-reduce for gradient accumulation; the first backward after it
 averages the accumulated gradients. As in PyTorch, ``broadcast_buffers=True`` copies rank 0's
 buffers (BatchNorm running statistics) to every rank before each training forward; use
-:class:`~dlcore.distributed.SyncBatchNorm` for batch statistics over all ranks.
+:class:`dlcore.nn.SyncBatchNorm` for batch statistics over all ranks.
 """
 
 from __future__ import annotations

@@ -5,13 +5,13 @@
     Sequential...
 """
 
-from ..distributed.sync_batchnorm import SyncBatchNorm  # the nn-layer part of dlcore.distributed
 from . import functional, init, utils
 from .activation import Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .conv import AvgPool2d, Conv2d, MaxPool2d
 from .layers import MLP, Dropout, Flatten, Linear, Sequential
 from .module import Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d
+from .sync_batchnorm import SyncBatchNorm
 
 __all__ = [
     "functional", "init", "utils",
