@@ -149,6 +149,15 @@ def scenario_equivalence(rank: int, size: int) -> None:
                 diff = _max_difference(ddp.module.parameters(), reference.parameters())
                 assert diff < 1e-12, (name, cap, accumulate, diff)
     communicator.MpiCommunicator.allreduce = allreduce
+    # state_dict keys carry "module." as in PyTorch; load_state_dict takes them with or without it
+    plain = _model(5)
+    keys = list(ddp.state_dict())
+    assert keys and all(k.startswith("module.") for k in keys) and [k[7:] for k in keys] == list(plain.state_dict())
+    assert [n for n, _ in ddp.named_parameters()] == [f"module.{n}" for n, _ in plain.named_parameters()]
+    for state in (plain.state_dict(), {f"module.{k}": v for k, v in plain.state_dict().items()}):
+        ddp.module.load_state_dict(_model(6).state_dict())
+        ddp.load_state_dict(state)
+        assert _max_difference(ddp.module.parameters(), plain.parameters()) == 0
 
 
 def scenario_unused(rank: int, size: int) -> None:
