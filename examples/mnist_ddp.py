@@ -36,7 +36,7 @@ def main() -> None:
     rank, size = dist.get_rank(), dist.get_world_size()
     if args.batch_size % size:
         raise SystemExit(f"--batch-size {args.batch_size} must be a multiple of the {size} processes")
-    if args.device.startswith("cuda"):  # one GPU per process on each machine
+    if dlcore.device(args.device).type == "cuda":  # "auto" too: one GPU per process on each machine
         args.device = f"cuda:{dist.get_local_rank() % dlcore.cuda.device_count()}"
     if rank == 0:  # rank 0 prints; fit shows its bar and log lines there only
         dev = _common.setup(args)
