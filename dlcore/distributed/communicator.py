@@ -155,6 +155,9 @@ class NcclCommunicator(MpiCommunicator):
         if not is_gpu_array(array):
             raise DeviceError(f"dlcore.distributed {what} with the 'nccl' backend expected a CUDA tensor, got one on "
                               f"{device_of(array)}: move it with .to('cuda'), or use init_process_group('mpi')")
+        if array.device.id != self.device_id:
+            raise DeviceError(f"dlcore.distributed {what} with 'nccl': this rank's NCCL communicator is on cuda:"
+                              f"{self.device_id}, the tensor on cuda:{array.device.id}; move the model and data there")
         types = {np.dtype(np.float16): self.nccl.NCCL_FLOAT16, np.dtype(np.float32): self.nccl.NCCL_FLOAT32,
                  np.dtype(np.float64): self.nccl.NCCL_FLOAT64, np.dtype(np.int32): self.nccl.NCCL_INT32,
                  np.dtype(np.int64): self.nccl.NCCL_INT64, np.dtype(np.uint8): self.nccl.NCCL_UINT8}
