@@ -257,6 +257,7 @@ def install_abort_hook(comm: MpiCommunicator) -> Any:
         sys.stderr.write(f"dlcore.distributed: rank {comm.rank} of {comm.size} stopped on an uncaught "
                          f"{kind.__name__}; aborting all {comm.size} ranks (MPI_Abort)\n")
         sys.stderr.flush()
+        time.sleep(0.5)  # let the launcher forward the message before it kills every rank
         comm.MPI.COMM_WORLD.Abort(1)
 
     sys.excepthook = abort_all
