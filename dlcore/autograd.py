@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _state = threading.local()
 _CPU_ARRAY = {np.ndarray}
+_backward_end_hooks: list = []  # fn(leaves) after every backward(); DistributedDataParallel reduces gradients there
 
 
 class AutogradError(DlcoreError, RuntimeError):
@@ -330,6 +331,7 @@ def backward(root: "Tensor", grad: Any = None, retain_graph: bool | None = None)
 
     order = _topological_order(root)
     grads: dict[int, Any] = {id(root): grad}
+    leaves = []
     for node in order:
         g = grads.pop(id(node), None)
         if g is None:
@@ -337,6 +339,7 @@ def backward(root: "Tensor", grad: Any = None, retain_graph: bool | None = None)
         fn = node._ctx
         if fn is None:  # a leaf
             node._accumulate_grad(g)
+            leaves.append(node)
             continue
         if fn._freed:
             raise AutogradError(
@@ -355,6 +358,8 @@ def backward(root: "Tensor", grad: Any = None, retain_graph: bool | None = None)
             grads[key] = pg if key not in grads else grads[key] + pg
         if not retain_graph:
             fn._free()
+    for hook in list(_backward_end_hooks):
+        hook(leaves)
 
 
 def _topological_order(root: "Tensor") -> list:

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from . import serialization
 from .backend import get_rng_state
+from .distributed.training import is_main_process
 from .errors import CheckpointError, RangeError
 from .finite import model_arrays, nonfinite_names
 from .resume import CHECKPOINT_KIND, restore_run
@@ -282,7 +283,8 @@ class ModelCheckpoint(Callback):
             return
         path = self.path.format(epoch=epoch, **logs)
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)  # as Keras does
-        serialization.save(run.checkpoint(epoch), path)
+        if is_main_process(run.model):  # data-parallel training: rank 0 writes, every rank may resume from it
+            serialization.save(run.checkpoint(epoch), path)
         self.last_saved = path
         log.debug("saved checkpoint %s (epoch %d)", path, epoch)
 

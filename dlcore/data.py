@@ -9,7 +9,8 @@ True
 from __future__ import annotations
 
 from .creation import as_array
+from .distributed.sampler import DistributedSampler
 from .utils.data import *  # noqa: F403 - the same objects, one home
 from .utils.data import __all__ as _names
 
-__all__ = ["as_array", *_names]
+__all__ = ["as_array", *_names, "DistributedSampler"]

@@ -30,6 +30,7 @@ from .autograd import no_grad
 from .backend import manual_seed, to_numpy
 from .callbacks import CHECKPOINT_KIND, Callback, EarlyStopping, History, ModelCheckpoint, TrainingRun  # noqa: F401
 from .data import DataLoader, TensorDataset
+from .distributed import training as data_parallel
 from .errors import NonFiniteLossError, RangeError, ShapeError
 from .finite import all_finite, model_arrays, nonfinite_names
 from .metrics import accuracy
@@ -159,6 +160,7 @@ def fit(model: Any, loss_fn: Callable, optimizer: Any, train_data: Any, epochs: 
             raise RangeError(f"fit expected callbacks to be Callback instances, got {type(cb).__name__}")
     device = model.device
     train_loader = _loader(train_data, batch_size, shuffle=True, seed=seed, device=device)
+    train_loader = data_parallel.shard_loader(model, train_data, train_loader, seed)
     val_loader = None if val_data is None else _loader(val_data, eval_batch_size, False, None, device,
                                                        "fit: val_data")
     for what, loader in (("train_data", train_loader), ("val_data", val_loader)):
@@ -177,7 +179,7 @@ def fit(model: Any, loss_fn: Callable, optimizer: Any, train_data: Any, epochs: 
     elif seed is not None:
         manual_seed(seed)
 
-    use_bar = _use_bar(progress)
+    use_bar = _use_bar(progress) and data_parallel.is_main_process(model)
     # checkpoints run after the other callbacks, so they hold those callbacks' state after this epoch
     epoch_end_order = sorted(callbacks, key=lambda cb: isinstance(cb, ModelCheckpoint))
     for cb in callbacks:
@@ -189,7 +191,7 @@ def fit(model: Any, loss_fn: Callable, optimizer: Any, train_data: Any, epochs: 
             logs = _train_epoch(model, loss_fn, optimizer, train_loader, metric_fns, device, epoch, epochs,
                                 on_nonfinite, use_bar)
             if val_loader is not None:
-                val = _evaluate(model, val_loader, loss_fn, metric_fns, device)
+                val = data_parallel.mean_over_ranks(model, _evaluate(model, val_loader, loss_fn, metric_fns, device))
                 logs.update({f"val_{k}": v for k, v in val.items()})
             logs["lr"] = float(optimizer.param_groups[0]["lr"])
             if scheduler is not None:
@@ -197,9 +199,11 @@ def fit(model: Any, loss_fn: Callable, optimizer: Any, train_data: Any, epochs: 
             logs["time"] = time.perf_counter() - t0
             samples_per_s = logs.pop("samples_per_s")
             history.append(logs)
-            _report(_format_logs(epoch, epochs, {**logs, "samples_per_s": samples_per_s}), use_bar)
+            if data_parallel.is_main_process(model):
+                _report(_format_logs(epoch, epochs, {**logs, "samples_per_s": samples_per_s}), use_bar)
             for cb in epoch_end_order:  # checkpoints are written here, by ModelCheckpoint, last
                 cb.on_epoch_end(run, epoch, logs)
+            run.stop_training = data_parallel.rank0_decides(model, run.stop_training)
             if run.stop_training:
                 break
     finally:
@@ -240,10 +244,12 @@ def _guarded_step(model, loss_fn, optimizer, x, y, params, buffer_tensors) -> tu
     loss = loss_fn(out, y)
     value = float(loss.item())
     optimizer.zero_grad()
-    finite = math.isfinite(value)
+    # data-parallel: every rank must take the same branch (backward all-reduces the gradients)
+    finite = data_parallel.all_ranks_agree(model, math.isfinite(value))
     if finite:
         loss.backward()  # one fused check of every gradient and buffer
-        finite = all_finite([p.grad.array for _, p in params if p.grad is not None] + [t.array for t in buffer_tensors])
+        finite = data_parallel.all_ranks_agree(model, all_finite(
+            [p.grad.array for _, p in params if p.grad is not None] + [t.array for t in buffer_tensors]))
     if finite:
         optimizer.step()
         return value, out, None
@@ -304,6 +310,8 @@ def _train_epoch(model, loss_fn, optimizer, loader, metric_fns, device, epoch, e
     if skipped:
         log.warning("fit: epoch %d skipped %d of %d batches with a non-finite loss or gradient", epoch, skipped,
                     len(loader))
+    total_loss, seen, *totals = data_parallel.sum_over_ranks(model, [total_loss, seen, *sums.values()])
+    sums = dict(zip(sums, totals))
     logs = {"loss": total_loss / seen if seen else float("nan")}
     logs.update({k: (v / seen if seen else float("nan")) for k, v in sums.items()})
     logs["samples_per_s"] = seen / max(elapsed, 1e-9)

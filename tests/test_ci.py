@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-REFERENCES = ["torch", "sklearn", "onnxruntime"]
+REFERENCES = ["torch", "sklearn", "onnxruntime", "safetensors", "mpi4py", "nbclient"]
 
 
 @pytest.mark.skipif(os.environ.get("CI") != "true", reason="only CI must have every reference installed")

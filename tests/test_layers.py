@@ -14,6 +14,10 @@ RANK = {
     "functional": 3,
     "nn": 4, "models": 4,
     "optim": 5,
+    # dlcore.distributed spans layers: the communicator just above the tensor core, the SyncBatchNorm
+    # op with functional (nn.SyncBatchNorm uses both), DistributedDataParallel and the rest above nn.
+    "distributed.communicator": 2, "distributed.process_group": 2, "distributed.sync_batchnorm": 3,
+    "distributed": 5,
     "data": 6, "utils": 6, "datasets": 6, "preprocessing": 6, "metrics": 6, "callbacks": 6, "train": 6, "plot": 6,
     "onnx": 6, "finite": 6, "resume": 6, "validation": 0,
     "bench": 7,
@@ -21,10 +25,11 @@ RANK = {
 
 
 def _layer(parts: tuple) -> str | None:
-    dotted = ".".join(parts[:2])
-    if dotted in RANK:  # a module ranked on its own, below its package
-        return dotted
-    return parts[0] if parts and parts[0] in RANK else None
+    """The longest dotted prefix of ``parts`` that RANK names (``distributed.ddp`` -> ``distributed``)."""
+    for n in range(len(parts), 0, -1):
+        if ".".join(parts[:n]) in RANK:
+            return ".".join(parts[:n])
+    return None
 
 
 def _imported_layers(path: Path, module_parts: tuple) -> set:

@@ -25,6 +25,7 @@ from .loss import (
 from .module import Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d, LayerNorm
 from .pool import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
+from .sync_batchnorm import SyncBatchNorm
 
 __all__ = [
     "functional", "init", "utils",
@@ -32,7 +33,7 @@ __all__ = [
     "ModuleDict", "ModuleList", "ParameterDict", "ParameterList", "Sequential",
     "MLP", "Dropout", "Dropout2d", "Embedding", "Flatten", "Linear", "Unflatten", "Module", "Parameter",
     "Conv1d", "Conv2d", "AvgPool2d", "MaxPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
-    "BatchNorm1d", "BatchNorm2d", "LayerNorm",
+    "BatchNorm1d", "BatchNorm2d", "LayerNorm", "SyncBatchNorm",
     "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HuberLoss", "KLDivLoss", "L1Loss", "MSELoss", "NLLLoss",
     "SmoothL1Loss",
 ]
