@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import cpu
 from ..autograd import Function
 from ..backend import get_array_module, is_gpu_array
 from ..tensor import Tensor
@@ -43,12 +44,12 @@ def stable_sigmoid(x: Any) -> Any:
 class Relu(Function):
     def forward(self, x):
         self.x = x
-        return _gpu_activation().forward("relu", x) if is_gpu_array(x) else np.maximum(x, 0)
+        return _gpu_activation().forward("relu", x) if is_gpu_array(x) else cpu.relu(x)
 
     def backward(self, g):
         if is_gpu_array(g):
             return (_gpu_activation().backward("relu", self.x, g),)
-        return (g * (self.x > 0),)
+        return (cpu.relu_backward(g, self.x),)
 
 
 class LeakyRelu(Function):
@@ -66,24 +67,24 @@ class LeakyRelu(Function):
 
 class Sigmoid(Function):
     def forward(self, x):
-        self.y = _gpu_activation().forward("sigmoid", x) if is_gpu_array(x) else stable_sigmoid(x).astype(x.dtype)
+        self.y = _gpu_activation().forward("sigmoid", x) if is_gpu_array(x) else cpu.sigmoid(x)
         return self.y
 
     def backward(self, g):
         if is_gpu_array(g):
             return (_gpu_activation().backward("sigmoid", self.y, g),)
-        return (g * self.y * (1 - self.y),)
+        return (cpu.sigmoid_backward(g, self.y),)
 
 
 class Tanh(Function):
     def forward(self, x):
-        self.y = _gpu_activation().forward("tanh", x) if is_gpu_array(x) else np.tanh(x)
+        self.y = _gpu_activation().forward("tanh", x) if is_gpu_array(x) else cpu.tanh(x)
         return self.y
 
     def backward(self, g):
         if is_gpu_array(g):
             return (_gpu_activation().backward("tanh", self.y, g),)
-        return (g * (1 - self.y * self.y),)
+        return (cpu.tanh_backward(g, self.y),)
 
 
 def _rows(x, axis: int):

@@ -37,6 +37,8 @@ from ..backend import get_array_module, is_gpu_array
 from ..cpu import buffers
 from ..errors import DTypeError, ShapeError, shape_str
 from ..tensor import Tensor, as_tensor
+from .winograd import WinogradConv2d
+from .winograd import choose as choose_winograd
 
 __all__ = ["conv2d", "Conv2d", "conv_output_size", "same_padding"]
 
@@ -339,4 +341,5 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | 
     dilation = _pair(dilation, "dilation", op, 1)
     pad4 = _padding4(padding, (kh, kw), stride, dilation, op)
     _check_window(op, xd.shape, (kh, kw), pad4, dilation)
-    return Conv2d.apply(x, weight, bias, stride=stride, padding=pad4, dilation=dilation)
+    function = WinogradConv2d if choose_winograd(xd, wd, stride, dilation) else Conv2d  # CPU algorithm (winograd.py)
+    return function.apply(x, weight, bias, stride=stride, padding=pad4, dilation=dilation)
