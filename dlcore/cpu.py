@@ -72,6 +72,7 @@ class _BufferPool:
         self.min_bytes = min_bytes
         self.max_bytes = max_bytes  # never hold more than this much idle memory
         self._free: list[np.ndarray] = []
+        self._addresses: list[int] = []  # data address of each free buffer, to refuse duplicates
         self._lock = threading.Lock()
 
     def take(self, shape: Sequence[int], dtype: Any, xp: Any = np) -> Any:
@@ -84,7 +85,7 @@ class _BufferPool:
             with self._lock:
                 for i, buf in enumerate(self._free):
                     if buf.nbytes == nbytes:
-                        del self._free[i]
+                        del self._free[i], self._addresses[i]
                         return buf.view(dtype).reshape(shape)
         return np.empty(shape, dtype)
 
@@ -95,12 +96,14 @@ class _BufferPool:
                 if isinstance(a, np.ndarray) and a.nbytes >= self.min_bytes:
                     base = a if a.base is None else a.base
                     if isinstance(base, np.ndarray) and base.nbytes == a.nbytes and base.flags.c_contiguous:
-                        address = base.ctypes.data
-                        if all(b.ctypes.data != address for b in self._free):
+                        address = base.__array_interface__["data"][0]
+                        if address not in self._addresses:
                             self._free.append(base.reshape(-1).view(np.uint8))
-            del self._free[: max(0, len(self._free) - self.max_buffers)]
+                            self._addresses.append(address)
+            excess = max(0, len(self._free) - self.max_buffers)
+            del self._free[:excess], self._addresses[:excess]
             while self._free and sum(b.nbytes for b in self._free) > self.max_bytes:
-                del self._free[0]  # the oldest goes first
+                del self._free[0], self._addresses[0]  # the oldest goes first
 
 
 buffers = _BufferPool()

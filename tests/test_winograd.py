@@ -137,6 +137,7 @@ def test_auto_rule_picks_winograd_only_where_it_pays_and_can_be_forced():
 
     assert cpu.get_conv_algorithm() == "auto"
     assert algorithm((2, 16, 8, 8), (4, 16, 3, 3), padding=1) is WinogradConv2d
+    assert algorithm((2, 16, 7, 7), (4, 16, 3, 3), padding=1) is Conv2d      # 4x4 tiles waste 23 %
     assert algorithm((2, 1, 8, 8), (4, 1, 3, 3), padding=1) is Conv2d        # too few channels
     assert algorithm((2, 16, 8, 8), (4, 16, 3, 3), stride=2) is Conv2d       # strided
     assert algorithm((2, 16, 8, 8), (4, 16, 5, 5)) is Conv2d                 # not 3x3

@@ -341,5 +341,5 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | 
     dilation = _pair(dilation, "dilation", op, 1)
     pad4 = _padding4(padding, (kh, kw), stride, dilation, op)
     _check_window(op, xd.shape, (kh, kw), pad4, dilation)
-    function = WinogradConv2d if choose_winograd(xd, wd, stride, dilation) else Conv2d  # CPU algorithm (winograd.py)
+    function = WinogradConv2d if choose_winograd(xd, wd, stride, pad4, dilation) else Conv2d  # CPU algorithm (winograd.py)
     return function.apply(x, weight, bias, stride=stride, padding=pad4, dilation=dilation)

@@ -42,7 +42,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import is_gpu_array
-from ..cpu import buffers, get_conv_algorithm
+from ..cpu import buffers, get_conv_algorithm, parallel_chunks
 
 __all__ = ["WinogradConv2d", "choose", "tile_size", "transforms"]
 
@@ -78,35 +78,38 @@ def transforms(m: int, dtype: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 # --------------------------------------------------------------------------- the choice
-#: Below this many multiply-adds per output pixel (C * 9) the transforms cost more than the
-#: GEMM flops they save; measured on the W3/W2 shapes (see :func:`choose`).
+#: Fewer input channels than this and im2col's GEMM is too small for the transforms to pay.
 MIN_CHANNELS = 8
 
 
 def tile_size(out_h: int, out_w: int) -> int:
-    """F(4x4, 3x3) unless the output is so small that 4x4 tiles waste over a quarter of the work.
+    """F(4x4, 3x3) unless 4x4 tiles would waste over 15 % of the work on a small output.
 
     >>> tile_size(28, 28), tile_size(14, 14), tile_size(6, 6), tile_size(2, 2)
-    (4, 4, 2, 2)
+    (4, 2, 2, 2)
     """
     def waste(m: int) -> float:
         th, tw = -(-out_h // m), -(-out_w // m)
         return 1.0 - out_h * out_w / (th * tw * m * m)
 
-    return 4 if waste(4) <= 0.25 else 2
+    return 4 if waste(4) <= 0.15 else 2
 
 
-def choose(x: Any, w: Any, stride: tuple, dilation: tuple) -> bool:
+def choose(x: Any, w: Any, stride: tuple, pad4: tuple, dilation: tuple) -> bool:
     """True when ``conv2d`` should run Winograd on these (raw) arrays.
 
-    Forced by ``dlcore.cpu.set_conv_algorithm("winograd" | "im2col")``; under "auto" (the
-    default) the rule is: a CPU float array, a 3x3 kernel, stride 1, dilation 1, and at least
-    ``MIN_CHANNELS`` input channels. Measured here (2-core Xeon, batch 64, forward + backward,
-    ``tools``-free: ``python -m dlcore.bench`` W3 and a sweep over C in docs/notes/cpuspeed.md)
-    Winograd F(4x4) was 1.6-2.5x faster than im2col from C = 16 up, about even at C = 8, and
-    slower for C = 1 (the first layer of an MNIST CNN), where im2col's GEMM is tiny anyway.
-    "winograd" forced on a shape it cannot do (not 3x3, strided, dilated, GPU) raises
-    ValueError rather than silently running im2col.
+    Forced by ``dlcore.cpu.set_conv_algorithm("winograd" | "im2col")``; "winograd" forced on a
+    shape it cannot do (not 3x3, strided, dilated, GPU) raises ValueError rather than silently
+    running im2col. Under "auto" (the default) the rule is: a CPU float array, a 3x3 kernel,
+    stride 1, dilation 1, at least ``MIN_CHANNELS`` input channels, and an output that F(4x4)
+    tiles with at most 15 % waste (:func:`tile_size` is 4; about 16 x 16 pixels and up).
+
+    Measured here (2-core Xeon, batch 64, forward + backward, one thread, CPU time, median of
+    7 calls; the machine was shared, see docs/notes/cpuspeed.md): 28 x 28 inputs with C/F =
+    32/64, 32/32 and 8/16 took 0.71x, 0.70x and 0.77x of im2col's time; 14 x 14 with 16/32 and
+    32/64 about 1.0x with F(4x4) and 1.37x / 0.91x with F(2x2); 7 x 7 with 64/64 1.3x (F(2x2)),
+    and C = 1 (an MNIST CNN's first layer) 2.6x. So F(2x2) exists for forcing and tests, and
+    "auto" picks Winograd only where F(4x4) tiles the output well.
     """
     algorithm = get_conv_algorithm()
     if algorithm == "im2col":
@@ -121,7 +124,10 @@ def choose(x: Any, w: Any, stride: tuple, dilation: tuple) -> bool:
                 f"{tuple(dilation)}, {'GPU' if is_gpu_array(x) else 'CPU'} input; use 'auto' or 'im2col'"
             )
         return True
-    return able and w.shape[1] >= MIN_CHANNELS
+    if not able or w.shape[1] < MIN_CHANNELS:
+        return False
+    oh, ow = _geometry(x.shape, pad4, 1)[:2]
+    return tile_size(oh, ow) == 4
 
 
 # --------------------------------------------------------------------------- tiling
@@ -130,6 +136,20 @@ def _geometry(x_shape: tuple, pad4: tuple, m: int) -> tuple:
     oh, ow = H + pad4[0] + pad4[1] - 2, W + pad4[2] + pad4[3] - 2
     th, tw = -(-oh // m), -(-ow // m)
     return oh, ow, th, tw
+
+
+def _split(fn: Any, *arrays: np.ndarray) -> None:
+    """``fn(*arrays)`` split along their (shared) first axis over dlcore's threads (NumPy drops the GIL)."""
+    work = max(a.nbytes for a in arrays) // 4
+    parallel_chunks(lambda lo, hi: fn(*(a[lo:hi] for a in arrays)), arrays[0].shape[0], work)
+
+
+def _copy(dst: np.ndarray, src: np.ndarray) -> None:
+    _split(np.copyto, dst, src)
+
+
+def _add(dst: np.ndarray, src: np.ndarray) -> None:
+    _split(lambda d, s: np.add(d, s, out=d), dst, src)
 
 
 def _runs(a: Any, shape: tuple, strides: tuple, run: int, offset: int = 0) -> np.ndarray:
@@ -168,7 +188,7 @@ def _padded(x: Any, pad4: tuple, hp: int, wp: int) -> Any:
     out[:, :, t + H:] = 0
     out[:, :, t:t + H, :l] = 0
     out[:, :, t:t + H, l + W:] = 0
-    out[:, :, t:t + H, l:l + W] = x
+    _copy(out[:, :, t:t + H, l:l + W], x)
     return out
 
 
@@ -178,7 +198,7 @@ def _input_tiles(x: Any, pad4: tuple, m: int, th: int, tw: int) -> Any:
     a = m + 2
     xpad = _padded(x, pad4, th * m + 2, tw * m + 2)
     tiles = buffers.take((C, N, th, tw, a, a), x.dtype)
-    np.copyto(_tile_layout(tiles, a, a), _tile_rows(xpad, m, a, th, tw))
+    _copy(_tile_layout(tiles, a, a), _tile_rows(xpad, m, a, th, tw))
     buffers.give(xpad)
     return tiles.reshape(C * N * th * tw, a * a)
 
@@ -189,7 +209,7 @@ def _output_tiles(g: Any, m: int, th: int, tw: int) -> Any:
     exact = oh == th * m and ow == tw * m and g.flags.c_contiguous
     gpad = g if exact else _padded(g, (0, 0, 0, 0), th * m, tw * m)
     tiles = buffers.take((F, N, th, tw, m, m), g.dtype)
-    np.copyto(_tile_layout(tiles, m, m), _tile_rows(gpad, m, m, th, tw))
+    _copy(_tile_layout(tiles, m, m), _tile_rows(gpad, m, m, th, tw))
     if not exact:
         buffers.give(gpad)
     return tiles.reshape(F * N * th * tw, m * m)
@@ -200,35 +220,45 @@ def _scatter_output(y_tiles: Any, y: Any, m: int, th: int, tw: int) -> None:
     N, F, oh, ow = y.shape
     exact = oh == th * m and ow == tw * m
     full = y if exact else buffers.take((N, F, th * m, tw * m), y.dtype)
-    np.copyto(_tile_rows(full, m, m, th, tw), _tile_layout(y_tiles.reshape(F, N, th, tw, m, m), m, m))
+    _copy(_tile_rows(full, m, m, th, tw), _tile_layout(y_tiles.reshape(F, N, th, tw, m, m), m, m))
     if not exact:
         y[...] = full[:, :, :oh, :ow]
         buffers.give(full)
 
 
+def _pairs(a: Any) -> np.ndarray:
+    """``a`` (last axis even) viewed as complex numbers: one complex add is two float adds."""
+    return a.view(np.complex64 if a.dtype == np.float32 else np.complex128)
+
+
 def _overlap_add(d_tiles: Any, x_shape: tuple, pad4: tuple, m: int, th: int, tw: int) -> Any:
     """Adjoint of :func:`_input_tiles`: add (C*N*TH*TW, (m+2)^2) tiles back into NCHW ``dx``.
 
-    Neighbouring tiles share 2 rows/columns. The m x m top-left block of every tile is copied
-    (these blocks tile the plane), then the two overhanging rows, columns and the corner are
-    added, each as one strided add without overlaps inside it.
+    Neighbouring tiles share 2 columns and 2 rows. Both overlaps are first folded inside the tile
+    array (each tile's 2 overhanging columns are added to its right neighbour's first 2, then
+    the same for rows), so that the m x m top-left blocks of the tiles, which tile the plane,
+    hold the sums and are copied out; the overhang of the last tile row and column goes to the
+    2 border rows and columns. The folds are additions on the tile array viewed as complex pairs
+    (long inner loops for NumPy); no addition writes to overlapping memory.
     """
     N, C, H, W = x_shape
     a = m + 2
-    hp, wp = th * m + 2, tw * m + 2
     d6 = d_tiles.reshape(C, N, th, tw, a, a)
-    dpad = buffers.take((N, C, hp, wp), d_tiles.dtype)
-    dpad[:, :, th * m:] = 0
-    dpad[:, :, :th * m, tw * m:] = 0
-    np.copyto(_tile_rows(dpad, m, m, th, tw), _tile_layout(d6, m, m))
-    sn, sc, sh, sw = dpad.strides
-    for r0, c0, rows, cols in ((m, 0, 2, m), (0, m, m, 2), (m, m, 2, 2)):  # below, right, corner
-        start = dpad[:, :, r0:, c0:]
-        dst = np.lib.stride_tricks.as_strided(start, (N, C, th, rows, tw, cols), (sn, sc, m * sh, sh, m * sw, sw))
-        np.add(dst, d6[:, :, :, :, r0:r0 + rows, c0:c0 + cols].transpose(1, 0, 2, 4, 3, 5), out=dst)
+    pairs = _pairs(d6)  # (C, N, TH, TW, a, a/2)
+    h = m // 2
+    if tw > 1:
+        _add(pairs[:, :, :, 1:, :, 0], pairs[:, :, :, :-1, :, h])
+    if th > 1:
+        _add(d6[:, :, 1:, :, :2], d6[:, :, :-1, :, m:])
+    dpad = buffers.take((N, C, th * m + 2, tw * m + 2), d_tiles.dtype)
+    _copy(_tile_rows(dpad, m, m, th, tw), _tile_layout(d6, m, m))
+    last_row = d6[:, :, th - 1, :, m:, :m].transpose(1, 0, 3, 2, 4)   # (N, C, 2, TW, m) -> rows m*TH + 0, 1
+    dpad[:, :, th * m:, :tw * m] = last_row.reshape(N, C, 2, tw * m)
+    dpad[:, :, :th * m, tw * m:] = d6[:, :, :, tw - 1, :m, m:].transpose(1, 0, 2, 3, 4).reshape(N, C, th * m, 2)
+    dpad[:, :, th * m:, tw * m:] = d6[:, :, th - 1, tw - 1, m:, m:].transpose(1, 0, 2, 3)
     t, l = pad4[0], pad4[2]
     dx = np.empty(x_shape, d_tiles.dtype)
-    dx[...] = dpad[:, :, t:t + H, l:l + W]
+    _copy(dx, dpad[:, :, t:t + H, l:l + W])
     buffers.give(dpad)
     return dx
 
@@ -262,7 +292,7 @@ class WinogradConv2d(Function):
         buffers.give(prod)
         if b is not None:
             y_f = y_tiles.reshape(F, P * m * m)
-            np.add(y_f, b.reshape(F, 1), out=y_f)
+            _add(y_f, b.reshape(F, 1))
         y = np.empty((N, F, oh, ow), x.dtype)
         _scatter_output(y_tiles, y, m, th, tw)
         buffers.give(y_tiles)
