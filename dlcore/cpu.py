@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-__all__ = ["buffers", "conv_algorithm", "elementwise", "get_conv_algorithm", "num_threads", "parallel_chunks",
+__all__ = ["axpby_", "buffers", "conv_algorithm", "elementwise", "get_conv_algorithm", "num_threads", "parallel_chunks",
            "relu", "relu_backward", "set_conv_algorithm", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
            "tune_malloc"]
 
@@ -255,6 +255,37 @@ def sigmoid_backward(g: np.ndarray, y: np.ndarray) -> np.ndarray:
 def tanh_backward(g: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``g * (1 - y * y)`` with ``y = tanh(x)``, threaded."""
     return elementwise(_tanh_backward, g, y)
+
+
+def axpby_(y: Any, a: float, x: Any, b: float) -> Any:
+    """``y = a * y + b * x`` in place (optimizer updates), threaded and cache-blocked on NumPy.
+
+    Scalars are cast to ``y``'s dtype first, so float32 parameters stay float32 and each element
+    gets exactly the roundings of ``y *= a; y += b * x``. Other arrays (CuPy) take that plain path.
+
+    >>> y = np.ones(3, np.float32)
+    >>> axpby_(y, 0.5, np.arange(3, dtype=np.float32), -2.0).tolist()
+    [0.5, -1.5, -3.5]
+    """
+    a, b = y.dtype.type(a), y.dtype.type(b)
+    if not (isinstance(y, np.ndarray) and isinstance(x, np.ndarray) and y.flags.c_contiguous
+            and x.shape == y.shape):
+        if a != 1:
+            y *= a
+        y += b * x
+        return y
+    flat_y, flat_x = y.reshape(-1), np.ascontiguousarray(x).reshape(-1)
+    n = flat_y.size
+
+    def run(lo: int, hi: int) -> None:
+        for start in range(lo * BLOCK, min(n, hi * BLOCK), BLOCK):
+            yb, xb = flat_y[start:start + BLOCK], flat_x[start:start + BLOCK]
+            if a != 1:
+                np.multiply(yb, a, out=yb)
+            yb += np.multiply(xb, b)
+
+    parallel_chunks(run, -(-n // BLOCK), 2 * n)
+    return y
 
 
 # --------------------------------------------------------------------------- conv algorithm

@@ -75,3 +75,16 @@ def test_conv_algorithm_comes_from_the_environment():
                                        env={**os.environ, "PYTHONPATH": str(ROOT), **env}).stdout.strip()
     assert run(DLCORE_CONV_ALGORITHM="im2col") == "im2col"
     assert run(DLCORE_CONV_ALGORITHM="bogus") == "auto"
+
+
+def test_axpby_is_bit_exact_with_the_plain_update(two_threads):
+    rng = np.random.default_rng(1)
+    y0, x = rng.standard_normal((2, N_BIG), dtype=np.float32)
+    expected = y0.copy()
+    expected *= np.float32(0.9)
+    expected += np.float32(-0.01) * x
+    y = y0.copy()
+    assert cpu.axpby_(y, 0.9, x, -0.01) is y and y.dtype == np.float32
+    np.testing.assert_array_equal(y, expected)
+    strided = y0.copy()[::2]  # not contiguous: the plain path
+    np.testing.assert_array_equal(cpu.axpby_(strided, 1, x[::2], 2.0), y0[::2] + np.float32(2) * x[::2])
