@@ -45,10 +45,7 @@ if side == "dlcore":
         loss_fn = lambda out: out.sum()
     opt = dlcore.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     xs = dlcore.tensor(x)
-    def step():
-        opt.zero_grad()
-        loss_fn(model(xs)).backward()
-        opt.step()
+    zero_grad = opt.zero_grad
 else:
     import torch
     torch.set_num_threads(2)
@@ -64,10 +61,12 @@ else:
         loss_fn = lambda out: out.sum()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     xs = torch.from_numpy(x)
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss_fn(model(xs)).backward()
-        opt.step()
+    zero_grad = lambda: opt.zero_grad(set_to_none=True)
+
+def step():
+    zero_grad()
+    loss_fn(model(xs)).backward()
+    opt.step()
 before = status("VmRSS")
 open("/proc/self/clear_refs", "w").write("5")
 for _ in range(steps):
