@@ -148,6 +148,8 @@ def test_auto_rule_picks_winograd_only_where_it_pays_and_can_be_forced():
         assert algorithm((2, 1, 8, 8), (4, 1, 3, 3), padding=1) is WinogradConv2d
         with pytest.raises(ValueError, match="winograd.*stride"):
             algorithm((2, 16, 8, 8), (4, 16, 3, 3), stride=2)
+    x16 = dlcore.tensor(np.ones((2, 16, 8, 8), np.float16), requires_grad=True)
+    assert type(conv2d(x16, dlcore.tensor(np.ones((4, 16, 3, 3), np.float16)), padding=1)._ctx) is Conv2d
     assert cpu.get_conv_algorithm() == "auto"
     with pytest.raises(ValueError, match="set_conv_algorithm expected one of"):
         cpu.set_conv_algorithm("fft")

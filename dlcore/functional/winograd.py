@@ -100,8 +100,8 @@ def choose(x: Any, w: Any, stride: tuple, pad4: tuple, dilation: tuple) -> bool:
     """True when ``conv2d`` should run Winograd on these (raw) arrays.
 
     Forced by ``dlcore.cpu.set_conv_algorithm("winograd" | "im2col")``; "winograd" forced on a
-    shape it cannot do (not 3x3, strided, dilated, GPU) raises ValueError rather than silently
-    running im2col. Under "auto" (the default) the rule is: a CPU float array, a 3x3 kernel,
+    shape it cannot do (not 3x3, strided, dilated, GPU, not float32/float64) raises ValueError rather than silently
+    running im2col. Under "auto" (the default) the rule is: a float32 or float64 CPU array, a 3x3 kernel,
     stride 1, dilation 1, at least ``MIN_CHANNELS`` input channels, and an output that F(4x4)
     tiles with at most 15 % waste (:func:`tile_size` is 4; about 16 x 16 pixels and up).
 
@@ -115,14 +115,14 @@ def choose(x: Any, w: Any, stride: tuple, pad4: tuple, dilation: tuple) -> bool:
     algorithm = get_conv_algorithm()
     if algorithm == "im2col":
         return False
-    able = (not is_gpu_array(x) and x.dtype.kind == "f" and tuple(w.shape[2:]) == (3, 3)
+    able = (not is_gpu_array(x) and x.dtype in (np.float32, np.float64) and tuple(w.shape[2:]) == (3, 3)
             and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1))
     if algorithm == "winograd":
         if not able:
             raise ValueError(
-                "conv2d: conv_algorithm 'winograd' needs a CPU input, a 3x3 kernel, stride 1 and "
+                "conv2d: conv_algorithm 'winograd' needs a float32/float64 CPU input, a 3x3 kernel, stride 1 and "
                 f"dilation 1, got kernel {tuple(w.shape[2:])}, stride {tuple(stride)}, dilation "
-                f"{tuple(dilation)}, {'GPU' if is_gpu_array(x) else 'CPU'} input; use 'auto' or 'im2col'"
+                f"{tuple(dilation)}, {'GPU' if is_gpu_array(x) else 'CPU'} {x.dtype} input; use 'auto' or 'im2col'"
             )
         return True
     if not able or w.shape[1] < MIN_CHANNELS:
