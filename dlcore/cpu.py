@@ -18,11 +18,14 @@ import os
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-__all__ = ["buffers", "num_threads", "parallel_chunks", "tune_malloc"]
+__all__ = ["axpby_", "buffers", "conv_algorithm", "elementwise", "get_conv_algorithm", "num_threads", "parallel_chunks",
+           "relu", "relu_backward", "set_conv_algorithm", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
+           "tune_malloc"]
 
 log = logging.getLogger("dlcore")
 
@@ -69,6 +72,7 @@ class _BufferPool:
         self.min_bytes = min_bytes
         self.max_bytes = max_bytes  # never hold more than this much idle memory
         self._free: list[np.ndarray] = []
+        self._addresses: list[int] = []  # data address of each free buffer, to refuse duplicates
         self._lock = threading.Lock()
 
     def take(self, shape: Sequence[int], dtype: Any, xp: Any = np) -> Any:
@@ -81,7 +85,7 @@ class _BufferPool:
             with self._lock:
                 for i, buf in enumerate(self._free):
                     if buf.nbytes == nbytes:
-                        del self._free[i]
+                        del self._free[i], self._addresses[i]
                         return buf.view(dtype).reshape(shape)
         return np.empty(shape, dtype)
 
@@ -92,12 +96,14 @@ class _BufferPool:
                 if isinstance(a, np.ndarray) and a.nbytes >= self.min_bytes:
                     base = a if a.base is None else a.base
                     if isinstance(base, np.ndarray) and base.nbytes == a.nbytes and base.flags.c_contiguous:
-                        address = base.ctypes.data
-                        if all(b.ctypes.data != address for b in self._free):
+                        address = base.__array_interface__["data"][0]
+                        if address not in self._addresses:
                             self._free.append(base.reshape(-1).view(np.uint8))
-            del self._free[: max(0, len(self._free) - self.max_buffers)]
+                            self._addresses.append(address)
+            excess = max(0, len(self._free) - self.max_buffers)
+            del self._free[:excess], self._addresses[:excess]
             while self._free and sum(b.nbytes for b in self._free) > self.max_bytes:
-                del self._free[0]  # the oldest goes first
+                del self._free[0], self._addresses[0]  # the oldest goes first
 
 
 buffers = _BufferPool()
@@ -146,6 +152,189 @@ def parallel_chunks(fn: Callable[[int, int], None], n: int, work: int) -> None:
     futures = [_executor.submit(fn, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
     for f in futures:
         f.result()  # re-raises a worker's exception here
+
+
+# --------------------------------------------------------------------------- element-wise kernels
+#: Elements per cache block: a kernel's passes over one block (128 KB of float32 per operand)
+#: stay in the L2 cache, so a several-pass kernel reads and writes main memory once.
+BLOCK = 1 << 15
+
+
+def elementwise(kernel: Callable[..., None], *inputs: np.ndarray, dtype: Any = None) -> np.ndarray:
+    """``out = kernel(*inputs)`` on NumPy arrays, blocked for the cache and split over threads.
+
+    ``kernel(out, *ins)`` writes one block of the result into ``out`` (1-D views of equal length,
+    ``out`` never aliases an input); it may make several ufunc passes with ``out=``, since a
+    block stays in cache. Inputs are made C-contiguous; the result has the first input's shape
+    and ``dtype`` (default: the first input's).
+
+    >>> x = np.array([-1.0, 2.0], np.float32)
+    >>> elementwise(lambda o, a: np.maximum(a, 0, out=o), x).tolist()
+    [0.0, 2.0]
+    """
+    flat = [np.ascontiguousarray(a).reshape(-1) for a in inputs]
+    out = np.empty(inputs[0].shape, dtype or inputs[0].dtype)
+    flat_out = out.reshape(-1)
+    n = flat_out.size
+
+    def run(lo: int, hi: int) -> None:
+        with np.errstate(over="ignore", under="ignore"):  # per thread: errstate is thread-local
+            for start in range(lo * BLOCK, min(n, hi * BLOCK), BLOCK):
+                block = slice(start, min(n, start + BLOCK))
+                kernel(flat_out[block], *(a[block] for a in flat))
+
+    parallel_chunks(run, -(-n // BLOCK), n * (1 + len(flat)))
+    return out
+
+
+def _relu(o: np.ndarray, x: np.ndarray) -> None:
+    np.clip(x, o.dtype.type(0), None, out=o)  # keeps NaN like torch.relu; about 2x np.maximum here
+
+
+def _sigmoid(o: np.ndarray, x: np.ndarray) -> None:
+    # 1 / (1 + exp(-x)): for x < -88 (float32) exp overflows to inf and the result is the exact
+    # limit 0 (as torch gives), so no |x| trick is needed; elementwise silences the overflow
+    # warning. Tiny results keep their relative precision (unlike 0.5 + 0.5 tanh(x / 2)).
+    np.negative(x, out=o)
+    np.exp(o, out=o)
+    np.add(o, o.dtype.type(1), out=o)
+    np.reciprocal(o, out=o)
+
+
+def _tanh(o: np.ndarray, x: np.ndarray) -> None:
+    np.tanh(x, out=o)
+
+
+def _relu_backward(o: np.ndarray, g: np.ndarray, x: np.ndarray) -> None:
+    np.multiply(g, x > 0, out=o)
+
+
+def _sigmoid_backward(o: np.ndarray, g: np.ndarray, y: np.ndarray) -> None:
+    np.subtract(1, y, out=o)  # g * y * (1 - y)
+    np.multiply(o, y, out=o)
+    np.multiply(o, g, out=o)
+
+
+def _tanh_backward(o: np.ndarray, g: np.ndarray, y: np.ndarray) -> None:
+    np.multiply(y, y, out=o)  # g * (1 - y^2)
+    np.subtract(1, o, out=o)
+    np.multiply(o, g, out=o)
+
+
+def relu(x: np.ndarray) -> np.ndarray:
+    """max(x, 0), threaded. ``relu(np.array([-1.0, 3.0])).tolist() == [0.0, 3.0]``."""
+    return elementwise(_relu, x)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-x)), threaded, no overflow warning for large -x.
+
+    >>> sigmoid(np.array([-1000.0, 0.0, 1000.0], np.float32)).tolist()
+    [0.0, 0.5, 1.0]
+    """
+    if x.dtype.kind != "f":  # integer input: computed in float64, returned in its dtype as before
+        return (1.0 / (1.0 + np.exp(-x.astype(np.float64)))).astype(x.dtype)
+    return elementwise(_sigmoid, x)
+
+
+def tanh(x: np.ndarray) -> np.ndarray:
+    """np.tanh, threaded (NumPy's own SIMD tanh is one pass, as fast as a copy)."""
+    return elementwise(_tanh, x)
+
+
+def relu_backward(g: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``g * (x > 0)``, threaded."""
+    return elementwise(_relu_backward, g, x)
+
+
+def sigmoid_backward(g: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``g * y * (1 - y)`` with ``y = sigmoid(x)``, threaded."""
+    return elementwise(_sigmoid_backward, g, y)
+
+
+def tanh_backward(g: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``g * (1 - y * y)`` with ``y = tanh(x)``, threaded."""
+    return elementwise(_tanh_backward, g, y)
+
+
+def axpby_(y: Any, a: float, x: Any, b: float) -> Any:
+    """``y = a * y + b * x`` in place (optimizer updates), threaded and cache-blocked on NumPy.
+
+    Scalars are cast to ``y``'s dtype first, so float32 parameters stay float32 and each element
+    gets exactly the roundings of ``y *= a; y += b * x``. Other arrays (CuPy) take that plain path.
+
+    >>> y = np.ones(3, np.float32)
+    >>> axpby_(y, 0.5, np.arange(3, dtype=np.float32), -2.0).tolist()
+    [0.5, -1.5, -3.5]
+    """
+    a, b = y.dtype.type(a), y.dtype.type(b)
+    if not (isinstance(y, np.ndarray) and isinstance(x, np.ndarray) and y.flags.c_contiguous
+            and x.shape == y.shape):
+        if a != 1:
+            y *= a
+        y += b * x
+        return y
+    flat_y, flat_x = y.reshape(-1), np.ascontiguousarray(x).reshape(-1)
+    n = flat_y.size
+
+    def run(lo: int, hi: int) -> None:
+        for start in range(lo * BLOCK, min(n, hi * BLOCK), BLOCK):
+            yb, xb = flat_y[start:start + BLOCK], flat_x[start:start + BLOCK]
+            if a != 1:
+                np.multiply(yb, a, out=yb)
+            yb += np.multiply(xb, b)
+
+    parallel_chunks(run, -(-n // BLOCK), 2 * n)
+    return y
+
+
+# --------------------------------------------------------------------------- conv algorithm
+CONV_ALGORITHMS = ("auto", "im2col", "winograd")
+_conv_algorithm = os.environ.get("DLCORE_CONV_ALGORITHM", "auto").strip().lower() or "auto"
+if _conv_algorithm not in CONV_ALGORITHMS:
+    log.warning("dlcore: DLCORE_CONV_ALGORITHM=%r is not one of %s; using 'auto'", _conv_algorithm, CONV_ALGORITHMS)
+    _conv_algorithm = "auto"
+
+
+def set_conv_algorithm(name: str) -> str:
+    """Choose how CPU ``conv2d`` computes: "auto" (default), "im2col" or "winograd"; returns the old one.
+
+    Like ``torch.backends.cudnn`` flags, this is a process-wide backend setting: "auto" runs
+    Winograd F(4x4, 3x3) on stride-1 3x3 convolutions where it measured faster (see
+    ``dlcore.functional.winograd.choose``) and im2col + GEMM elsewhere; "im2col" always runs the
+    GEMM path; "winograd" forces Winograd and raises ValueError on a shape it cannot do. GPU
+    convolutions are not affected (except that "winograd" refuses them). The starting value
+    comes from the environment variable ``DLCORE_CONV_ALGORITHM`` (default "auto").
+
+    >>> old = set_conv_algorithm("im2col")
+    >>> get_conv_algorithm(), set_conv_algorithm(old)
+    ('im2col', 'im2col')
+    """
+    global _conv_algorithm
+    if name not in CONV_ALGORITHMS:
+        raise ValueError(f"set_conv_algorithm expected one of {CONV_ALGORITHMS}, got {name!r}")
+    old, _conv_algorithm = _conv_algorithm, name
+    return old
+
+
+def get_conv_algorithm() -> str:
+    """The CPU convolution algorithm in force: "auto", "im2col" or "winograd"."""
+    return _conv_algorithm
+
+
+@contextmanager
+def conv_algorithm(name: str) -> Iterator[None]:
+    """``with conv_algorithm("im2col"): ...`` sets the CPU convolution algorithm for a block.
+
+    >>> with conv_algorithm("winograd"):
+    ...     get_conv_algorithm()
+    'winograd'
+    """
+    old = set_conv_algorithm(name)
+    try:
+        yield
+    finally:
+        set_conv_algorithm(old)
 
 
 TUNED_MALLOC = tune_malloc()

@@ -23,3 +23,68 @@ def test_malloc_tuning_is_applied_and_can_be_switched_off():
     assert _tuned() == "True"
     assert _tuned(DLCORE_TUNE_MALLOC="0") == "False"
     assert _tuned(MALLOC_TRIM_THRESHOLD_="1000000") == "False"  # the user's own glibc setting wins
+
+
+# --------------------------------------------------------------------------- element-wise kernels
+import numpy as np  # noqa: E402
+
+from dlcore import cpu  # noqa: E402
+
+# Odd length over several cache blocks and above the threading threshold, so the split into
+# threads and blocks (and the short last block) is exercised.
+N_BIG = 2 * cpu.MIN_WORK_PER_THREAD + 3 * cpu.BLOCK + 7
+
+
+@pytest.fixture
+def two_threads(monkeypatch):
+    monkeypatch.setenv("DLCORE_NUM_THREADS", "2")
+
+
+@pytest.mark.parametrize("name", ["relu", "sigmoid", "tanh"])
+def test_threaded_activations_match_torch_forward_and_backward(name, two_threads):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(N_BIG) * 6).astype(np.float32)
+    g = rng.standard_normal(N_BIG).astype(np.float32)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = getattr(torch, name)(xt)
+    yt.backward(torch.tensor(g))
+    y = getattr(cpu, name)(x)
+    dx = getattr(cpu, f"{name}_backward")(g, x if name == "relu" else y)
+    assert y.dtype == dx.dtype == np.float32
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=2e-6, atol=1e-7)
+    # 1 - y*y and y*(1 - y) cancel near saturation, so compare the gradient on the scale of g
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_activation_kernels_keep_shape_dtype_nan_and_extremes():
+    x = np.array([[np.nan, -1e4, -100.0], [0.0, 100.0, 1e4]])
+    assert np.isnan(cpu.relu(x)[0, 0]) and cpu.relu(x).shape == (2, 3)
+    with np.errstate(over="raise"):
+        s = cpu.sigmoid(x)
+    assert s[0, 1] == 0.0 and s[1, 2] == 1.0 and s[1, 0] == 0.5
+    np.testing.assert_allclose(s[0, 2], np.exp(-100.0), rtol=1e-12)  # tiny values keep precision
+    strided = np.arange(12.0).reshape(3, 4)[:, ::2] - 5
+    np.testing.assert_array_equal(cpu.relu(strided), np.maximum(strided, 0))
+    assert cpu.sigmoid(np.array([0, 3])).dtype.kind == "i"  # integers stay integers, as before
+
+
+def test_conv_algorithm_comes_from_the_environment():
+    code = "import dlcore.cpu as c; print(c.get_conv_algorithm())"
+    run = lambda **env: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,  # noqa: E731
+                                       env={**os.environ, "PYTHONPATH": str(ROOT), **env}).stdout.strip()
+    assert run(DLCORE_CONV_ALGORITHM="im2col") == "im2col"
+    assert run(DLCORE_CONV_ALGORITHM="bogus") == "auto"
+
+
+def test_axpby_is_bit_exact_with_the_plain_update(two_threads):
+    rng = np.random.default_rng(1)
+    y0, x = rng.standard_normal((2, N_BIG), dtype=np.float32)
+    expected = y0.copy()
+    expected *= np.float32(0.9)
+    expected += np.float32(-0.01) * x
+    y = y0.copy()
+    assert cpu.axpby_(y, 0.9, x, -0.01) is y and y.dtype == np.float32
+    np.testing.assert_array_equal(y, expected)
+    strided = y0.copy()[::2]  # not contiguous: the plain path
+    np.testing.assert_array_equal(cpu.axpby_(strided, 1, x[::2], 2.0), y0[::2] + np.float32(2) * x[::2])

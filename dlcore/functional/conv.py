@@ -42,6 +42,7 @@ from ..cpu import buffers
 from ..cuda import conv as cuda_conv
 from ..errors import DTypeError, ShapeError, shape_str
 from ..tensor import Tensor, as_tensor
+from . import winograd
 from .window import (
     Window,
     check_nchw,
@@ -119,12 +120,18 @@ def im2col_backward(fn: "Conv2d", grad: Any) -> tuple:
 
 
 #: The CPU (and generic CuPy) algorithms, by name: (forward, backward). :func:`cpu_algorithm`
-#: is the one place that picks one; a new algorithm (say Winograd) registers itself here.
-CPU_ALGORITHMS: dict[str, tuple[Callable, Callable]] = {"im2col": (im2col_forward, im2col_backward)}
+#: is the one place that picks one.
+CPU_ALGORITHMS: dict[str, tuple[Callable, Callable]] = {
+    "im2col": (im2col_forward, im2col_backward),
+    "winograd": (winograd.winograd_forward, winograd.winograd_backward),
+}
 
 
 def cpu_algorithm(x: Any, w: Any, win: Window, groups: int) -> str:
-    """The name of the CPU algorithm for this call (today always "im2col")."""
+    """"winograd" for the stride-1 3x3 shapes where it is measured faster (or when forced with
+    ``dlcore.cpu.set_conv_algorithm``; see :func:`dlcore.functional.winograd.choose`), else "im2col"."""
+    if groups == 1 and winograd.choose(x, w, win.stride, win.pad4, win.dilation):
+        return "winograd"
     return "im2col"
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from .. import cpu
 from ..errors import RangeError
 from ..tensor import Tensor
 from .optimizer import Optimizer, check_number
@@ -48,7 +49,6 @@ class SGD(Optimizer):
             if buf is None:
                 buf = state["momentum_buffer"] = grad.copy()
             else:
-                buf *= momentum
-                buf += (1 - group["dampening"]) * grad
+                cpu.axpby_(buf, momentum, grad, 1 - group["dampening"])
             grad = grad + momentum * buf if group["nesterov"] else buf
-        p.array -= group["lr"] * grad
+        cpu.axpby_(p.array, 1, grad, -p.dtype.type(group["lr"]))

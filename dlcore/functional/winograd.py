@@ -1,0 +1,385 @@
+"""Winograd convolution for stride-1 3x3 kernels on the CPU: F(4x4, 3x3) and F(2x2, 3x3).
+
+Lavin & Gray's minimal filtering: an output tile of m x m pixels needs an (m+2) x (m+2) input
+tile ``d`` and is ``Y = A^T [(G g G^T) * (B^T d B)] A`` for a 3x3 filter ``g``. Summed over
+channels, the element-wise product becomes (m+2)^2 independent GEMMs, one per tile position
+``(a, b)``: ``M[a, b] = U[a, b] @ V[a, b]`` with ``U`` of shape (F, C) and ``V`` (C, tiles). For
+F(4x4, 3x3) that is 36 multiplies per 16 outputs instead of 144: 4x fewer flops than im2col.
+
+    >>> import numpy as np, dlcore
+    >>> x = dlcore.tensor(np.ones((1, 2, 6, 6), np.float32))
+    >>> w = dlcore.tensor(np.ones((3, 2, 3, 3), np.float32))
+    >>> from dlcore import cpu, functional as F
+    >>> with cpu.conv_algorithm("winograd"):
+    ...     y = F.conv2d(x, w, padding=1)
+    >>> y.shape, float(y.numpy()[0, 0, 2, 2]), float(y.numpy()[0, 0, 0, 0])
+    ((1, 3, 6, 6), 18.0, 8.0)
+
+Layout (all GEMMs run in NumPy's multi-threaded BLAS):
+
+* the padded input is cut into overlapping (m+2)^2 tiles with stride m (an im2col with kernel
+  m+2 and stride m), laid out ``(m+2, m+2, C, N, TH, TW)``; the input transform
+  ``B^T d B`` over all tiles is then one GEMM with ``kron(B^T, B^T)`` on the first axis;
+* the filter transform ``U = G g G^T`` is the same with ``kron(G, G)`` (tiny, done in float64);
+* the output transform ``A^T M A`` is one GEMM with ``kron(A^T, A^T)``, then one transposed
+  copy into NCHW that also adds the bias.
+
+The backward pass is the exact adjoint of that linear map, so it is also Winograd and reuses
+the transforms: the incoming gradient is cut into m x m tiles and transformed once
+(``A dY A^T``); ``dx`` is ``B [U^T (A dY A^T)] B^T`` overlap-added back (this is the full
+correlation of dY with the flipped kernel, computed tile by tile), and ``dW`` is
+``G^T [(A dY A^T) V^T] G`` with the ``V`` kept from the forward pass (2.25 floats per input
+pixel and channel for F(4x4), instead of im2col's 9).
+
+Which algorithm runs is decided by :func:`choose` (see there for the rule and how it was
+measured), and can be forced with ``dlcore.cpu.set_conv_algorithm``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from ..autograd import Function
+from ..cpu import buffers, get_conv_algorithm, parallel_chunks
+
+__all__ = ["winograd_forward", "winograd_backward", "choose", "tile_size", "transforms"]
+
+_F = Fraction
+# Lavin & Gray's matrices (interpolation points 0, ±1, ±2 and infinity for m = 4).
+_MATRICES = {
+    2: ([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+        [[1, 0, 0], [_F(1, 2), _F(1, 2), _F(1, 2)], [_F(1, 2), _F(-1, 2), _F(1, 2)], [0, 0, 1]],
+        [[1, 1, 1, 0], [0, 1, -1, -1]]),
+    4: ([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+         [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]],
+        [[_F(1, 4), 0, 0], [_F(-1, 6), _F(-1, 6), _F(-1, 6)], [_F(-1, 6), _F(1, 6), _F(-1, 6)],
+         [_F(1, 24), _F(1, 12), _F(1, 6)], [_F(1, 24), _F(-1, 12), _F(1, 6)], [0, 0, 1]],
+        [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]),
+}
+_cache: dict = {}
+
+
+def transforms(m: int, dtype: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The 2-D transforms for F(m x m, 3x3): ``kron(B^T, B^T)``, ``kron(G, G)``, ``kron(A^T, A^T)``.
+
+    Shapes ((m+2)^2, (m+2)^2), ((m+2)^2, 9) and (m^2, (m+2)^2), in ``dtype``.
+
+    >>> bt, g, at = transforms(2, np.float64)
+    >>> bt.shape, g.shape, at.shape
+    ((16, 16), (16, 9), (4, 16))
+    """
+    key = (m, np.dtype(dtype))
+    if key not in _cache:
+        bt, g, at = (np.array([[float(v) for v in row] for row in mat]) for mat in _MATRICES[m])
+        _cache[key] = tuple(np.ascontiguousarray(np.kron(a, a), dtype=dtype) for a in (bt, g, at))
+    return _cache[key]
+
+
+# --------------------------------------------------------------------------- the choice
+#: Fewer input channels than this and im2col's GEMM is too small for the transforms to pay.
+MIN_CHANNELS = 8
+
+
+def tile_size(out_h: int, out_w: int) -> int:
+    """F(4x4, 3x3) unless 4x4 tiles would waste over 15 % of the work on a small output.
+
+    >>> tile_size(28, 28), tile_size(14, 14), tile_size(6, 6), tile_size(2, 2)
+    (4, 2, 2, 2)
+    """
+    def waste(m: int) -> float:
+        th, tw = -(-out_h // m), -(-out_w // m)
+        return 1.0 - out_h * out_w / (th * tw * m * m)
+
+    return 4 if waste(4) <= 0.15 else 2
+
+
+def choose(x: Any, w: Any, stride: tuple, pad4: tuple, dilation: tuple) -> bool:
+    """True when ``conv2d`` should run Winograd on these (raw) arrays.
+
+    Forced by ``dlcore.cpu.set_conv_algorithm("winograd" | "im2col")``; "winograd" forced on a
+    shape it cannot do (not 3x3, strided, dilated, GPU, not float32/float64) raises ValueError rather than silently
+    running im2col. Under "auto" (the default) the rule is: a float32 or float64 CPU array, a 3x3 kernel,
+    stride 1, dilation 1, at least ``MIN_CHANNELS`` input channels, and an output that F(4x4)
+    tiles with at most 15 % waste (:func:`tile_size` is 4; about 16 x 16 pixels and up).
+
+    Measured here (2-core Xeon, batch 64, forward + backward, one thread, CPU time, median of
+    7 calls; the machine was shared, see docs/notes/cpuspeed.md): 28 x 28 inputs with C/F =
+    32/64, 32/32 and 8/16 took 0.71x, 0.70x and 0.77x of im2col's time; 14 x 14 with 16/32 and
+    32/64 about 1.0x with F(4x4) and 1.37x / 0.91x with F(2x2); 7 x 7 with 64/64 1.3x (F(2x2)),
+    and C = 1 (an MNIST CNN's first layer) 2.6x. So F(2x2) exists for forcing and tests, and
+    "auto" picks Winograd only where F(4x4) tiles the output well.
+    """
+    algorithm = get_conv_algorithm()
+    if algorithm == "im2col":
+        return False
+    able = (isinstance(x, np.ndarray) and  # written for NumPy arrays (CuPy takes im2col)
+             x.dtype in (np.float32, np.float64) and tuple(w.shape[2:]) == (3, 3)
+            and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1))
+    if algorithm == "winograd":
+        if not able:
+            raise ValueError(
+                "conv2d: conv_algorithm 'winograd' needs a float32/float64 CPU input, a 3x3 kernel, stride 1 and "
+                f"dilation 1, got kernel {tuple(w.shape[2:])}, stride {tuple(stride)}, dilation "
+                f"{tuple(dilation)}, {type(x).__module__.split('.')[0]} {x.dtype} input; use 'auto' or 'im2col'"
+            )
+        return True
+    if not able or w.shape[1] < MIN_CHANNELS:
+        return False
+    oh, ow = _geometry(x.shape, pad4, 1)[:2]
+    return tile_size(oh, ow) == 4
+
+
+# --------------------------------------------------------------------------- tiling
+def _geometry(x_shape: tuple, pad4: tuple, m: int) -> tuple:
+    N, C, H, W = x_shape
+    oh, ow = H + pad4[0] + pad4[1] - 2, W + pad4[2] + pad4[3] - 2
+    th, tw = -(-oh // m), -(-ow // m)
+    return oh, ow, th, tw
+
+
+def _split(fn: Any, *arrays: np.ndarray) -> None:
+    """``fn(*arrays)`` split along their (shared) first axis over dlcore's threads (NumPy drops the GIL)."""
+    work = max(a.nbytes for a in arrays) // 4
+    parallel_chunks(lambda lo, hi: fn(*(a[lo:hi] for a in arrays)), arrays[0].shape[0], work)
+
+
+def _copy(dst: np.ndarray, src: np.ndarray) -> None:
+    _split(np.copyto, dst, src)
+
+
+def _add(dst: np.ndarray, src: np.ndarray) -> None:
+    _split(lambda d, s: np.add(d, s, out=d), dst, src)
+
+
+def _runs(a: Any, shape: tuple, strides: tuple, run: int, offset: int = 0) -> np.ndarray:
+    """A view of C-contiguous ``a`` whose items are ``run`` consecutive elements (a void dtype).
+
+    Tile gathers and scatters move short contiguous runs (one tile row); NumPy copies one 16- or
+    24-byte item several times faster than the 4 or 6 floats in it, so they copy whole rows as
+    single items. ``strides`` are in bytes, ``offset`` in elements.
+    """
+    size = a.dtype.itemsize
+    return np.ndarray(shape, np.dtype(f"V{run * size}"), a, offset * size, strides)
+
+
+def _tile_rows(a: Any, m: int, run: int, th: int, tw: int, offset: tuple = (0, 0)) -> np.ndarray:
+    """The rows (``run`` elements each) of tiles at stride m of a C-contiguous NCHW array.
+
+    Shape (C, N, TH, TW, run): item (c, n, t, u, i) is ``a[n, c, m*t + i, m*u : m*u + run]``.
+    """
+    sn, sc, sh, sw = a.strides
+    return _runs(a, (a.shape[1], a.shape[0], th, tw, run), (sc, sn, m * sh, m * sw, sh), run,
+                 offset[0] * a.shape[3] + offset[1])
+
+
+def _tile_layout(tiles: Any, run: int, rows: int, col: int = 0) -> np.ndarray:
+    """Rows ``[0, rows)`` of a (C, N, TH, TW, a, a) tile array as (C, N, TH, TW, rows) runs from column ``col``."""
+    s = tiles.strides
+    return _runs(tiles, tiles.shape[:4] + (rows,), s[:5], run, col)
+
+
+def _padded(x: Any, pad4: tuple, hp: int, wp: int) -> Any:
+    """x zero-padded to a C-contiguous (N, C, hp, wp): ``pad4[0]`` rows on top, ``pad4[2]`` on the left."""
+    N, C, H, W = x.shape
+    t, l = pad4[0], pad4[2]
+    out = buffers.take((N, C, hp, wp), x.dtype)
+    out[:, :, :t] = 0
+    out[:, :, t + H:] = 0
+    out[:, :, t:t + H, :l] = 0
+    out[:, :, t:t + H, l + W:] = 0
+    _copy(out[:, :, t:t + H, l:l + W], x)
+    return out
+
+
+def _input_tiles(x: Any, pad4: tuple, m: int, th: int, tw: int) -> Any:
+    """Overlapping (m+2)^2 tiles of the zero-padded input, shape (C*N*TH*TW, (m+2)^2)."""
+    N, C = x.shape[:2]
+    a = m + 2
+    xpad = _padded(x, pad4, th * m + 2, tw * m + 2)
+    tiles = buffers.take((C, N, th, tw, a, a), x.dtype)
+    _copy(_tile_layout(tiles, a, a), _tile_rows(xpad, m, a, th, tw))
+    buffers.give(xpad)
+    return tiles.reshape(C * N * th * tw, a * a)
+
+
+def _output_tiles(g: Any, m: int, th: int, tw: int) -> Any:
+    """The gradient cut into m x m tiles (zero past the edge), shape (F*N*TH*TW, m^2)."""
+    N, F, oh, ow = g.shape
+    exact = oh == th * m and ow == tw * m and g.flags.c_contiguous
+    gpad = g if exact else _padded(g, (0, 0, 0, 0), th * m, tw * m)
+    tiles = buffers.take((F, N, th, tw, m, m), g.dtype)
+    _copy(_tile_layout(tiles, m, m), _tile_rows(gpad, m, m, th, tw))
+    if not exact:
+        buffers.give(gpad)
+    return tiles.reshape(F * N * th * tw, m * m)
+
+
+def _scatter_output(y_tiles: Any, y: Any, m: int, th: int, tw: int) -> None:
+    """Write (F*N*TH*TW, m^2) output tiles into NCHW ``y`` (cropping the last partial tiles)."""
+    N, F, oh, ow = y.shape
+    exact = oh == th * m and ow == tw * m
+    full = y if exact else buffers.take((N, F, th * m, tw * m), y.dtype)
+    _copy(_tile_rows(full, m, m, th, tw), _tile_layout(y_tiles.reshape(F, N, th, tw, m, m), m, m))
+    if not exact:
+        y[...] = full[:, :, :oh, :ow]
+        buffers.give(full)
+
+
+def _pairs(a: Any) -> np.ndarray:
+    """``a`` (last axis even) viewed as complex numbers: one complex add is two float adds."""
+    return a.view(np.complex64 if a.dtype == np.float32 else np.complex128)
+
+
+def _overlap_add(d_tiles: Any, x_shape: tuple, pad4: tuple, m: int, th: int, tw: int) -> Any:
+    """Adjoint of :func:`_input_tiles`: add (C*N*TH*TW, (m+2)^2) tiles back into NCHW ``dx``.
+
+    Neighbouring tiles share 2 columns and 2 rows. Both overlaps are first folded inside the tile
+    array (each tile's 2 overhanging columns are added to its right neighbour's first 2, then
+    the same for rows), so that the m x m top-left blocks of the tiles, which tile the plane,
+    hold the sums and are copied out; the overhang of the last tile row and column goes to the
+    2 border rows and columns. The folds are additions on the tile array viewed as complex pairs
+    (long inner loops for NumPy); no addition writes to overlapping memory.
+    """
+    N, C, H, W = x_shape
+    a = m + 2
+    d6 = d_tiles.reshape(C, N, th, tw, a, a)
+    pairs = _pairs(d6)  # (C, N, TH, TW, a, a/2)
+    h = m // 2
+    if tw > 1:
+        _add(pairs[:, :, :, 1:, :, 0], pairs[:, :, :, :-1, :, h])
+    if th > 1:
+        _add(d6[:, :, 1:, :, :2], d6[:, :, :-1, :, m:])
+    dpad = buffers.take((N, C, th * m + 2, tw * m + 2), d_tiles.dtype)
+    _copy(_tile_rows(dpad, m, m, th, tw), _tile_layout(d6, m, m))
+    last_row = d6[:, :, th - 1, :, m:, :m].transpose(1, 0, 3, 2, 4)   # (N, C, 2, TW, m) -> rows m*TH + 0, 1
+    dpad[:, :, th * m:, :tw * m] = last_row.reshape(N, C, 2, tw * m)
+    dpad[:, :, :th * m, tw * m:] = d6[:, :, :, tw - 1, :m, m:].transpose(1, 0, 2, 3, 4).reshape(N, C, th * m, 2)
+    dpad[:, :, th * m:, tw * m:] = d6[:, :, th - 1, tw - 1, m:, m:].transpose(1, 0, 2, 3)
+    t, l = pad4[0], pad4[2]
+    dx = np.empty(x_shape, d_tiles.dtype)
+    _copy(dx, dpad[:, :, t:t + H, l:l + W])
+    buffers.give(dpad)
+    return dx
+
+
+# --------------------------------------------------------------------------- GEMMs on threads
+_controller: Any = None
+
+
+def _one_blas_thread() -> Any:
+    """BLAS limited to one thread while Winograd runs its GEMMs on dlcore's own threads.
+
+    The (m+2)^2 GEMMs are small (K = C); measured here, OpenBLAS at 2 threads ran the 36 W3
+    forward GEMMs in 25 ms (median, machine shared) against 7 ms at one thread, since each call
+    synchronises its threads; splitting the batch over dlcore's threads instead keeps both cores
+    busy. Needs threadpoolctl (installed with scikit-learn); without it BLAS keeps its threads.
+    """
+    global _controller
+    if _controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _controller = ThreadpoolController()
+        except ImportError:
+            _controller = False
+    return _controller.limit(limits=1, user_api="blas") if _controller else contextlib.nullcontext()
+
+
+def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, split: str = "batch") -> np.ndarray:
+    """``np.matmul(a, b, out=out)`` split over threads: along the batch, the rows of a, or the columns of b."""
+    def part(lo: int, hi: int) -> None:
+        if split == "batch":
+            np.matmul(a[lo:hi], b[lo:hi], out=out[lo:hi])
+        elif split == "rows":
+            np.matmul(a[lo:hi], b, out=out[lo:hi])
+        else:
+            np.matmul(a, b[:, lo:hi], out=out[:, lo:hi])
+
+    n = out.shape[1] if split == "cols" else out.shape[0]
+    parallel_chunks(part, n, out.size + a.size + b.size)
+    return out
+
+
+# --------------------------------------------------------------------------- the Function
+def winograd_forward(fn: Function, x: Any, w: Any, b: Any, win: Any, groups: int) -> Any:
+    """Stride-1 3x3 cross-correlation of an NCHW batch by Winograd F(m x m, 3x3), on the CPU.
+
+    One entry of :data:`dlcore.functional.conv.CPU_ALGORITHMS`: ``fn`` is the Conv2d Function,
+    which keeps what :func:`winograd_backward` needs.
+    """
+    with _one_blas_thread():
+        return _forward(fn, x, w, b, win.pad4)
+
+
+def winograd_backward(fn: Function, grad: Any) -> tuple:
+    """(dx, dw, db) of :func:`winograd_forward`: the exact adjoint of its transforms."""
+    with _one_blas_thread():
+        return _backward(fn, grad)
+
+
+def _forward(self: Function, x: Any, w: Any, b: Any, padding: tuple) -> Any:
+    pad4 = tuple(padding) if len(padding) == 4 else (padding[0], padding[0], padding[1], padding[1])
+    N, C, H, W = x.shape
+    F = w.shape[0]
+    m = tile_size(*_geometry(x.shape, pad4, 1)[:2])
+    oh, ow, th, tw = _geometry(x.shape, pad4, m)
+    a2, P = (m + 2) ** 2, N * th * tw
+    kb, kg, ka = transforms(m, x.dtype)
+    u = transforms(m, np.float64)[1] @ w.astype(np.float64).transpose(2, 3, 0, 1).reshape(9, F * C)
+    self.u = u.astype(x.dtype).reshape(a2, F, C)
+    tiles = _input_tiles(x, pad4, m, th, tw)                  # (C*P, a2)
+    v = buffers.take((a2, C, P), x.dtype)
+    _matmul(kb, tiles.T, v.reshape(a2, C * P), split="cols")   # B^T d B for every tile
+    buffers.give(tiles)
+    prod = buffers.take((a2, F, P), x.dtype)
+    _matmul(self.u, v, prod)                                  # the (m+2)^2 GEMMs
+    y_tiles = buffers.take((F * P, m * m), x.dtype)
+    _matmul(prod.reshape(a2, F * P).T, ka.T, y_tiles, split="rows")  # A^T M A
+    buffers.give(prod)
+    if b is not None:
+        y_f = y_tiles.reshape(F, P * m * m)
+        _add(y_f, b.reshape(F, 1))
+    y = np.empty((N, F, oh, ow), x.dtype)
+    _scatter_output(y_tiles, y, m, th, tw)
+    buffers.give(y_tiles)
+    needs = tuple(self.needs_input_grad) + (False,) * 3
+    self.v = v if needs[1] else None
+    if self.v is None:
+        buffers.give(v)
+    self.meta = (x.shape, pad4, m, th, tw, b is not None)
+    return y
+
+def _backward(self: Function, grad: Any) -> tuple:
+    x_shape, pad4, m, th, tw, has_bias = self.meta
+    needs = tuple(self.needs_input_grad) + (False,) * 3
+    N, C = x_shape[:2]
+    F = grad.shape[1]
+    a2, P = (m + 2) ** 2, N * th * tw
+    kb, kg, ka = transforms(m, grad.dtype)
+    g_tiles = _output_tiles(grad, m, th, tw)                  # (F*P, m^2)
+    gy = buffers.take((a2, F, P), grad.dtype)
+    _matmul(ka.T, g_tiles.T, gy.reshape(a2, F * P), split="cols")  # A dY A^T
+    buffers.give(g_tiles)
+    dx = dw = db = None
+    if needs[2] and has_bias:
+        db = grad.sum(axis=(0, 2, 3))
+    if needs[1]:
+        dwt = _matmul(gy, self.v.transpose(0, 2, 1), np.empty((a2, F, C), grad.dtype))
+        dw = (kg.T @ dwt.reshape(a2, F * C)).reshape(3, 3, F, C).transpose(2, 3, 0, 1).copy()
+        buffers.give(self.v)
+        self.v = None
+    if needs[0]:
+        dv = buffers.take((a2, C, P), grad.dtype)
+        _matmul(self.u.transpose(0, 2, 1), gy, dv)
+        d_tiles = buffers.take((C * P, a2), grad.dtype)
+        _matmul(dv.reshape(a2, C * P).T, kb, d_tiles, split="rows")  # B dV B^T
+        buffers.give(dv)
+        dx = _overlap_add(d_tiles, x_shape, pad4, m, th, tw)
+        buffers.give(d_tiles)
+    buffers.give(gy)
+    return dx, dw, db
+
