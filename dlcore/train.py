@@ -35,6 +35,7 @@ from .errors import NonFiniteLossError, RangeError, ShapeError
 from .finite import all_finite, model_arrays, nonfinite_names
 from .metrics import accuracy
 from .nn.module import Module
+from .optim.plateau import ReduceLROnPlateau
 from .validation import boolean, nonnegative_int, one_of, positive_int
 
 __all__ = ["History", "Callback", "EarlyStopping", "ModelCheckpoint", "fit", "evaluate", "predict"]
@@ -94,12 +95,23 @@ def _metric_fns(metrics: Sequence[Any] | None, loss_fn: Callable) -> dict[str, C
 
 
 def _use_bar(progress: bool) -> bool:
+    """A progress bar in a terminal or a Jupyter notebook (tqdm.auto draws a notebook bar there);
+    log lines otherwise (CI, files, pipes)."""
     if not progress:
         return False
+    if _in_notebook():
+        return True
     try:
         return sys.stdout.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def _in_notebook() -> bool:
+    """True inside a Jupyter kernel (IPython's ZMQ shell), without importing IPython."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
 
 
 def _format_logs(epoch: int, epochs: int, logs: dict) -> str:
@@ -194,7 +206,9 @@ def fit(model: Any, loss_fn: Callable, optimizer: Any, train_data: Any, epochs: 
                 val = data_parallel.mean_over_ranks(model, _evaluate(model, val_loader, loss_fn, metric_fns, device))
                 logs.update({f"val_{k}": v for k, v in val.items()})
             logs["lr"] = float(optimizer.param_groups[0]["lr"])
-            if scheduler is not None:
+            if isinstance(scheduler, ReduceLROnPlateau):  # it steps on a metric: val_loss, else loss (as Keras)
+                scheduler.step(logs.get("val_loss", logs["loss"]))
+            elif scheduler is not None:
                 scheduler.step()
             logs["time"] = time.perf_counter() - t0
             samples_per_s = logs.pop("samples_per_s")

@@ -296,3 +296,17 @@ def test_checkpoint_creates_its_folder(tmp_path):
     fit(model, F.cross_entropy, dlcore.optim.SGD(model.parameters(), lr=0.1), (X, y), epochs=1,
         progress=False, callbacks=[ModelCheckpoint(path)])
     assert dlcore.load(path)["epoch"] == 1
+
+
+def test_fit_steps_reduce_lr_on_plateau_on_the_validation_loss():
+    """ReduceLROnPlateau needs a metric: fit gives it val_loss (loss without validation data), as Keras."""
+    from dlcore.optim.lr_scheduler import ReduceLROnPlateau
+
+    X = np.zeros((8, 2), np.float32)
+    y = np.zeros(8, np.int64)
+    model = dlcore.nn.Linear(2, 2, bias=False)  # zero inputs, no bias: the loss stays log 2
+    opt = dlcore.optim.SGD(model.parameters(), lr=0.1)
+    sched = ReduceLROnPlateau(opt, factor=0.5, patience=0)
+    h = dlcore.fit(model, dlcore.nn.functional.cross_entropy, opt, (X, y), epochs=3, batch_size=4,
+                   val_data=(X, y), scheduler=sched, progress=False)
+    assert h["lr"][1] == h["lr"][0] and h["lr"][2] == pytest.approx(h["lr"][0] / 2)
