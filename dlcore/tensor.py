@@ -41,7 +41,7 @@ class Tensor:
     def __init__(self, data: Any, requires_grad: bool = False) -> None:
         if isinstance(data, Tensor):
             data = data.array
-        elif not (isinstance(data, np.ndarray) or type(data).__module__.startswith("cupy")):
+        elif not (isinstance(data, np.ndarray) or is_gpu_array(data)):
             data = np.asarray(data)
         self.array = data
         self.grad: Tensor | None = None

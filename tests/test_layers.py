@@ -7,7 +7,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dlcore"
 
 # backend → cuda → tensor/autograd → functional → nn → optim → data/preprocessing/train → bench
 RANK = {
-    "errors": 0, "backend": 0, "cpu": 0,
+    "errors": 0, "backend": 0, "cpu": 0, "emulator": 0,
     "cuda": 1,
     "autograd": 2, "tensor": 2, "ops": 2, "serialization": 2,
     "functional": 3,
