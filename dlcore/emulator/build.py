@@ -32,7 +32,7 @@ RUNTIME = HERE / "runtime.inc"
 #: -fvisibility=hidden: two builds of one file in one process cannot see each other's symbols.
 CXXFLAGS: tuple[str, ...] = (
     "-std=c++17", "-g", "-fPIC", "-shared", "-Wall", "-Wno-unused-parameter", "-Wno-unused-function",
-    "-Wno-unused-variable", "-ffp-contract=off", "-fvisibility=hidden", "-fno-gnu-unique",
+    "-Wno-unused-variable", "-Wno-sign-compare", "-ffp-contract=off", "-fvisibility=hidden", "-fno-gnu-unique",
 )
 
 #: Extra flags per sanitizer mode (``DLCORE_EMU_SANITIZE``); the optimisation level goes with them.
@@ -152,8 +152,8 @@ class Library:
         so = folder / f"{stem}-{self.sanitize.replace('+', '_') or 'plain'}-{key}.so"
         src = folder / f"{stem}-{key}.cu"
         with _lock_for(so):
-            if not src.exists():
-                _write_atomic(src, source)
+            if not src.exists():  # messages and sanitizer reports name the original file
+                _write_atomic(src, f'#line 1 "{name}"\n{source}')
             decls = find_entry_points(_preprocess(src))
             if not so.exists():
                 self._compile(src, so, decls, flags)
