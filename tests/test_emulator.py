@@ -7,6 +7,7 @@ training with ``fit``, ``python -m dlcore info``, and NumPy never mixing with de
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -67,11 +68,13 @@ extern "C" __global__ void copy_vec(const float4* __restrict__ x, float4* __rest
 }
 extern "C" __global__ void half_f32(const float* __restrict__ x, float* __restrict__ y) { y[0] = x[0] * 0.5f; }
 extern "C" __global__ void half_f64(const double* __restrict__ x, double* __restrict__ y) { y[0] = x[0] * 0.5; }
+extern "C" __global__ void signed_overflow(int* __restrict__ out, int n) { out[0] = n * (int)(4 + threadIdx.x); }
 extern "C" __global__ void axpy(const double* x, double* y, double a, long long n) {
     for (long long i = threadIdx.x; i < n; i += blockDim.x) y[i] += a * x[i];
 }
 """
 ALL = tuple(POLICIES)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +89,8 @@ def f32(*shape, seed=0):
 # --------------------------------------------------------------------------- discovery + build
 def test_entry_points_are_discovered_from_the_source_including_macro_generated_ones(mod):
     assert mod.entry_points == sorted(["axpy", "block_sum", "block_sum_racy", "copy_vec", "early_exit", "half_f32",
-                                       "half_f64", "read_past_end", "stale_shared", "warp_sum", "write_past_end"])
+                                       "half_f64", "read_past_end", "signed_overflow", "stale_shared", "warp_sum",
+                                       "write_past_end"])
     params = mod.library.signatures["block_sum"]
     assert [p.code for p in params] == ["cptr:f32", "ptr:f32", "i32"]
     assert [p.restrict for p in params] == [True, True, False]
@@ -160,13 +164,42 @@ def test_shared_memory_is_poisoned_between_blocks(mod):
 
 
 # --------------------------------------------------------------------------- bounds
-def test_a_write_past_the_end_is_an_error_and_a_read_past_it_sees_nan(mod):
+def test_a_write_past_the_end_is_an_error_and_a_read_past_it_sees_a_huge_value(mod):
     out = np.zeros(5, np.float32)
     with pytest.raises(EmulatorError, match=r"write_past_end: wrote outside argument 0 \(float\* __restrict__ out\)"):
         mod.get_function("write_past_end")((1,), (32,), (out, np.int32(5)))
     y = np.zeros(1, np.float32)
     mod.get_function("read_past_end")((1,), (32,), (f32(5), y, np.int32(5)))
-    assert np.isnan(y[0])
+    assert y[0] > 1e38  # the guard bytes 0x7f7f7f7f: visible in a sum and in a max (NaN is not, to fmax)
+
+
+CHILD = """
+import sys, numpy as np
+from dlcore.emulator.kernel import Module
+from tests.test_emulator import SOURCE
+m = Module(code=SOURCE, name="emulator_test.cu")
+if sys.argv[1] == "asan":
+    m.get_function("write_past_end")((1,), (32,), (np.zeros(5, np.float32), np.int32(5)))
+else:
+    m.get_function("signed_overflow")((1,), (32,), (np.zeros(1, np.int32), np.int32(2**30)))
+print("not caught")
+"""
+
+
+@pytest.mark.parametrize("which,report", [
+    ("asan", "AddressSanitizer: heap-buffer-overflow"), ("ubsan", "runtime error: signed integer overflow")])
+def test_the_sanitizer_build_reports_bad_accesses_in_a_child_process(which, report):
+    libasan = subprocess.run(["g++", "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
+    if not os.path.isabs(libasan):
+        pytest.skip("g++ has no AddressSanitizer runtime")
+    env = {**os.environ, "LD_PRELOAD": libasan, "ASAN_OPTIONS": "detect_leaks=0", "DLCORE_EMU_SANITIZE": "asan+ubsan",
+           "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")])}
+    r = subprocess.run([sys.executable, "-c", CHILD, which], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert r.returncode != 0 and "not caught" not in r.stdout, r.stdout + r.stderr
+    assert report in r.stderr, r.stderr[-3000:]
+    assert "emulator_test.cu:" in r.stderr  # the report names the kernel source line
+    if which == "asan":
+        assert "cuda_emu: the failing access was made by block (0,0,0) thread (0,0,0)" in r.stderr
 
 
 # --------------------------------------------------------------------------- launch ABI
@@ -223,6 +256,7 @@ def test_float32_kernels_flush_denormals_like_nvrtc_and_float64_keeps_them(mod):
 @pytest.fixture
 def emulated(monkeypatch):
     monkeypatch.setenv("DLCORE_CUDA_EMULATE", "1")
+    monkeypatch.setenv("DLCORE_DEVICE", "cpu")  # "cpu" tensors below stay there even under make gpu-check
     from dlcore.backend import cupy_module
 
     return cupy_module()
@@ -293,5 +327,5 @@ def test_the_launchers_reach_the_emulator_and_refuse_host_arrays(emulated):
 
 def test_info_says_cuda_emulated():
     out = subprocess.run([sys.executable, "-m", "dlcore", "info"], capture_output=True, text=True, check=True,
-                         env={**__import__("os").environ, "DLCORE_CUDA_EMULATE": "1"}).stdout
+                         env={**os.environ, "DLCORE_CUDA_EMULATE": "1"}).stdout
     assert "cuda (emulated)" in out
