@@ -280,17 +280,19 @@ def max_pool_ref(x, kh, kw, sh, sw, ph, pw):
     return y, np.take_along_axis(flat, first[..., None], -1)[..., 0]
 
 
-@pytest.mark.parametrize("geom", POOL_GEOMETRY)
-@pytest.mark.parametrize("sfx", DTYPES)
+POOL_CASES = pytest.mark.parametrize("sfx,geom", [(sfx, g) for g in POOL_GEOMETRY for sfx in DTYPES])
+
+
+@POOL_CASES
 def test_max_pool(sfx, geom):
-    dt = DTYPES[sfx]
     N, C, H, W, kh, kw, sh, sw, ph, pw = geom
+    dt = DTYPES[sfx]
     x = rand((N, C, H, W), 12).astype(dt)
     x[0, 0, 1, 1] = np.nan  # a NaN wins its windows, like np.argmax
     x[-1, -1, 2, :3] = x[-1, -1, 2, 0]  # ties keep the first tap
     ref_y, ref_arg = max_pool_ref(x.astype(np.float64), kh, kw, sh, sw, ph, pw)
     OH, OW = ref_y.shape[2:]
-    geo = (i32(H), i32(W), i32(OH), i32(OW), i32(kh), i32(kw), i32(sh), i32(sw), i32(ph), i32(pw))
+    geo = tuple(i32(v) for v in (H, W, OH, OW, kh, kw, sh, sw, ph, pw))
     y, arg = poisoned(ref_y.shape, dt), poisoned(ref_y.shape, np.int32)
     launch("pool2d.cu", f"max_pool2d_forward_{sfx}", (2,), (64,), (x, y, arg, i64(y.size), *geo))
     close(y, ref_y, sfx, "max_pool2d_forward")
@@ -304,8 +306,7 @@ def test_max_pool(sfx, geom):
     close(dx, ref.reshape(x.shape), sfx, "max_pool2d_backward")
 
 
-@pytest.mark.parametrize("geom", POOL_GEOMETRY)
-@pytest.mark.parametrize("sfx", DTYPES)
+@POOL_CASES
 def test_avg_pool(sfx, geom):
     dt = DTYPES[sfx]
     N, C, H, W, kh, kw, sh, sw, ph, pw = geom
