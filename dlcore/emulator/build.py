@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -151,12 +152,15 @@ class Library:
         folder.mkdir(parents=True, exist_ok=True)
         so = folder / f"{stem}-{self.sanitize.replace('+', '_') or 'plain'}-{key}.so"
         src = folder / f"{stem}-{key}.cu"
+        found = so.with_suffix(".json")  # the discovered declarations, so a cached run starts no g++
         with _lock_for(so):
             if not src.exists():  # messages and sanitizer reports name the original file
                 _write_atomic(src, f'#line 1 "{name}"\n{source}')
-            decls = find_entry_points(_preprocess(src))
-            if not so.exists():
+            if not (so.exists() and found.exists()):
+                decls = find_entry_points(_preprocess(src))
                 self._compile(src, so, decls, flags)
+                _write_atomic(found, json.dumps(decls))
+            decls = json.loads(found.read_text())
         self.lib = ctypes.CDLL(str(so))
         self.lib.emu_signature.restype = ctypes.c_char_p
         self.lib.emu_signature.argtypes = [ctypes.c_char_p]

@@ -70,8 +70,9 @@ def get_array_module(*arrays: Any) -> Any:
 class RawModule:
     """``cupy.RawModule(code=...)``: the source is compiled for the CPU kernel emulator."""
 
-    def __init__(self, code: str | None = None, options: Sequence[str] = (), **kwargs: Any) -> None:
-        self._module = kernel.Module(code=code, options=options, name=kwargs.pop("name", "rawmodule.cu"))
+    def __init__(self, code: str | None = None, path: str | None = None, options: Sequence[str] = (),
+                 **kwargs: Any) -> None:
+        self._module = kernel.Module(code=code, options=options, name=kwargs.pop("name", "rawmodule.cu"), path=path)
 
     def get_function(self, name: str) -> "RawKernel":
         return RawKernel(self._module.get_function(name))

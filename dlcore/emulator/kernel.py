@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import os
 from collections import Counter
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -207,9 +208,12 @@ class Module:
     ``name`` only labels messages and cache files (the source text is what is compiled).
     """
 
-    def __init__(self, code: str | None = None, options: Sequence[str] = (), name: str = "kernel.cu", **_: Any) -> None:
+    def __init__(self, code: str | None = None, options: Sequence[str] = (), name: str = "kernel.cu",
+                 path: str | None = None, **_: Any) -> None:
+        if code is None and path is not None:
+            code, name = Path(path).read_text(encoding="utf-8"), Path(path).name
         if code is None:
-            raise EmulatorError("the emulated RawModule needs code= (the CUDA source text)")
+            raise EmulatorError("the emulated RawModule needs code= (the CUDA source text) or path=")
         self.options = tuple(options)
         self.library = library(code, name)
 
