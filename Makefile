@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 GPU_PY ?= python3
 
-.PHONY: install test demo bench gpu-check lint clean
+.PHONY: install test emu-sanitize emu-mutations demo bench gpu-check lint clean
 
 $(VENV)/.stamp-base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,20 @@ $(VENV)/.stamp-bench: $(VENV)/.stamp-base
 
 install: $(VENV)/.stamp-cuda
 
+# Without a GPU the "cuda" cases run on the CPU kernel emulator (dlcore/emulator, needs g++).
 test: $(VENV)/.stamp-cuda
 	DLCORE_REQUIRE_NVRTC=1 $(PY) -m pytest -q -p no:cacheprovider --doctest-modules tests dlcore
+
+# The emulated kernel tests again, with the kernels built under AddressSanitizer + UBSan, in a
+# child process that preloads the ASan runtime (CI runs it).
+emu-sanitize: $(VENV)/.stamp-cuda
+	LD_PRELOAD="$$(g++ -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0 DLCORE_EMU_SANITIZE=asan+ubsan \
+		$(PY) -m pytest -q -p no:cacheprovider tests/test_emulator_kernels.py tests/test_cuda_kernels.py
+
+# Planted bugs (a removed barrier, a halved butterfly, a read past a row...) must fail the
+# emulated kernel tests (CI runs it).
+emu-mutations: $(VENV)/.stamp-cuda
+	DLCORE_EMU_MUTATIONS=1 $(PY) -m pytest -q -p no:cacheprovider tests/test_emulator_mutations.py
 
 demo: $(VENV)/.stamp-base
 	$(PY) examples/demo.py

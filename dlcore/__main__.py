@@ -10,7 +10,7 @@ import sys
 import numpy as np
 
 from . import __version__
-from .backend import cuda_status
+from .backend import cuda_emulated, cuda_status
 
 
 def info_lines() -> list[str]:
@@ -41,7 +41,10 @@ def info_lines() -> list[str]:
     except ImportError:
         lines.append("cupy        not installed")
     ok, reason = cuda_status()
-    if ok:
+    if cuda_emulated():
+        lines.append("device      cuda (emulated): DLCORE_CUDA_EMULATE=1, kernels run on the CPU emulator (logic only, "
+                     f"never timed){'' if ok else ' but it is not usable: ' + reason}")
+    elif ok:
         import cupy
 
         for i in range(cupy.cuda.runtime.getDeviceCount()):

@@ -56,9 +56,23 @@ def installed_cupy_builds() -> list[str]:
     return sorted(n for n in names if n.startswith("cupy-cuda") or n == "cupy")
 
 
-@functools.lru_cache(maxsize=None)
+def cuda_emulated() -> bool:
+    """True under ``DLCORE_CUDA_EMULATE=1``: "cuda" is the CPU kernel emulator (dlcore/emulator)."""
+    return os.environ.get("DLCORE_CUDA_EMULATE", "") == "1"
+
+
 def cuda_status() -> tuple[bool, str]:
     """``(usable, reason)``: reason says why CUDA is not usable ('' when it is)."""
+    if cuda_emulated():
+        from .emulator import emulator_status
+
+        return emulator_status()
+    return _native_cuda_status()
+
+
+@functools.lru_cache(maxsize=None)
+def _native_cuda_status() -> tuple[bool, str]:
+    """cuda_status() of the real CUDA stack (cached; ``cuda_status.cache_clear()`` clears it)."""
     builds = installed_cupy_builds()
     if len(builds) > 1:
         return False, (f"several CuPy builds are installed ({', '.join(builds)}): the dlcore extras cuda12 and "
@@ -85,6 +99,9 @@ def cuda_status() -> tuple[bool, str]:
     return True, ""
 
 
+cuda_status.cache_clear = _native_cuda_status.cache_clear  # type: ignore[attr-defined]
+
+
 def cuda_is_available() -> bool:
     """True when CuPy, a driver, a GPU and NVRTC are all present."""
     return cuda_status()[0]
@@ -94,9 +111,7 @@ def cuda_device_count() -> int:
     """Number of visible CUDA devices (0 when CUDA is not usable)."""
     if not cuda_is_available():
         return 0
-    import cupy
-
-    return int(cupy.cuda.runtime.getDeviceCount())
+    return int(cupy_module().cuda.runtime.getDeviceCount())
 
 
 def cupy_module() -> ModuleType:
@@ -104,6 +119,10 @@ def cupy_module() -> ModuleType:
     ok, reason = cuda_status()
     if not ok:
         raise DeviceError(f"CUDA was requested but is not usable: {reason}")
+    if cuda_emulated():
+        from .emulator import cupy_standin
+
+        return cupy_standin
     import cupy
 
     return cupy
@@ -202,14 +221,18 @@ def get_default_device() -> Device:
 
 # --------------------------------------------------------------------------- arrays
 def is_gpu_array(a: Any) -> bool:
-    """True for a CuPy array; never imports CuPy."""
-    return type(a).__module__.startswith("cupy")
+    """True for a CuPy array (or an emulated one, dlcore/emulator); never imports CuPy."""
+    return type(a).__module__.startswith(("cupy", "dlcore.emulator"))
 
 
 def get_array_module(*arrays: Any) -> ModuleType:
     """numpy, or cupy if any argument is a CuPy array."""
     for a in arrays:
         if is_gpu_array(a):
+            if type(a).__module__.startswith("dlcore.emulator"):
+                from .emulator import cupy_standin
+
+                return cupy_standin
             import cupy
 
             return cupy
@@ -305,10 +328,12 @@ def erf(a: Any) -> Any:
     >>> float(erf(np.array([0.0]))[0])
     0.0
     """
-    if is_gpu_array(a):
+    if is_gpu_array(a) and type(a).__module__.startswith("cupy"):
         from cupyx.scipy.special import erf as gpu_erf
 
         return gpu_erf(a)
+    if is_gpu_array(a):  # the CPU kernel emulator's device array: through the host, as a copy
+        return get_array_module(a).asarray(erf(a.get()))
     try:
         from scipy.special import erf as cpu_erf
     except ImportError:  # pragma: no cover - SciPy comes with scikit-learn

@@ -20,10 +20,16 @@ DEVICES = ["cpu", "cuda"]
 
 
 @pytest.fixture(params=DEVICES)
-def device(request) -> str:
-    """"cpu", or "cuda" when CuPy sees a GPU (skipped cleanly otherwise)."""
-    if request.param == "cuda" and not dlcore.cuda.is_available():
-        pytest.skip(f"no GPU: {dlcore.cuda.unavailable_reason()}")
+def device(request, monkeypatch) -> str:
+    """"cpu", or "cuda": a real GPU when CuPy sees one, else the CPU kernel emulator
+    (DLCORE_CUDA_EMULATE=1 for this test; skipped cleanly when g++ is missing). On "cuda" every
+    kernel output buffer starts NaN-poisoned (loader.POISON_OUTPUTS)."""
+    if request.param == "cuda":
+        if not dlcore.cuda.is_available():
+            monkeypatch.setenv("DLCORE_CUDA_EMULATE", "1")
+            if not dlcore.cuda.is_available():
+                pytest.skip(f"no GPU and no CUDA emulator: {dlcore.cuda.unavailable_reason()}")
+        monkeypatch.setattr(dlcore.cuda.loader, "POISON_OUTPUTS", True)
     return request.param
 
 

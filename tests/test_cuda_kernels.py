@@ -23,12 +23,14 @@ DTYPES = [np.float32, np.float64]
 RTOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
 
 
-@pytest.fixture(scope="module")
-def cp():
-    cupy = pytest.importorskip("cupy")
+@pytest.fixture
+def cp(monkeypatch):
+    """CuPy on a real GPU, else the CPU kernel emulator's stand-in (DLCORE_CUDA_EMULATE=1)."""
     if not dlcore.cuda.is_available():
-        pytest.skip(f"no GPU: {dlcore.cuda.unavailable_reason()}")
-    return cupy
+        monkeypatch.setenv("DLCORE_CUDA_EMULATE", "1")
+        if not dlcore.cuda.is_available():
+            pytest.skip(f"no GPU and no CUDA emulator: {dlcore.cuda.unavailable_reason()}")
+    return dlcore.backend.cupy_module()
 
 
 @pytest.fixture(autouse=True)
