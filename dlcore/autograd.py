@@ -326,6 +326,9 @@ def backward(root: "Tensor", grad: Any = None, retain_graph: bool | None = None)
         grad = xp.ones_like(root.array)
     elif isinstance(grad, Tensor):
         grad = grad.array
+    if not hasattr(grad, "shape"):
+        raise AutogradError(f"backward() expected the gradient as a Tensor or an array, got {type(grad).__name__}")
+    _check_same_device("backward", [root.array, grad])  # a host gradient for a cuda output is a DeviceError
     if tuple(grad.shape) != root.shape:
         raise AutogradError(f"backward() got a gradient of shape {tuple(grad.shape)} for an output of shape {root.shape}")
 

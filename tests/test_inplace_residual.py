@@ -41,3 +41,11 @@ def test_in_place_change_of_a_saved_output_raises(op):
     y += 1
     with pytest.raises(AutogradError, match="modified by an inplace operation"):
         y.sum().backward()
+
+
+@pytest.mark.parametrize("device", ["cuda"], indirect=True)
+def test_a_host_gradient_for_a_cuda_output_is_a_device_error(device):
+    """On "cuda" (a real GPU, or the emulator in CI) a NumPy gradient is refused, never mixed."""
+    x = dlcore.ones(2, device=device, requires_grad=True)
+    with pytest.raises(dlcore.DeviceError, match="backward expected all inputs on one device"):
+        (x * 2).backward(np.ones(2, np.float32))
