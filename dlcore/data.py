@@ -1,5 +1,5 @@
 """``dlcore.data``: the same objects as :mod:`dlcore.utils.data` (their one home), kept so that
-``from dlcore.data import DataLoader`` keeps working, plus :func:`as_array`.
+``from dlcore.data import DataLoader`` keeps working, plus ``DistributedSampler``.
 
 >>> import dlcore.data, dlcore.utils.data
 >>> dlcore.data.DataLoader is dlcore.utils.data.DataLoader
@@ -8,9 +8,8 @@ True
 
 from __future__ import annotations
 
-from .creation import as_array
 from .distributed.sampler import DistributedSampler
 from .utils.data import *  # noqa: F403 - the same objects, one home
 from .utils.data import __all__ as _names
 
-__all__ = ["as_array", *_names, "DistributedSampler"]
+__all__ = [*_names, "DistributedSampler"]

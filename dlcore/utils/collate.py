@@ -20,11 +20,10 @@ from typing import Any
 import numpy as np
 
 from ..backend import get_array_module, is_gpu_array
-from ..creation import as_array
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
 
-__all__ = ["as_array", "default_collate", "default_convert"]
+__all__ = ["default_collate", "default_convert"]
 
 
 def _is_array(x: Any) -> bool:

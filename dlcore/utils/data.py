@@ -26,9 +26,10 @@ import numpy as np
 
 from ..backend import Device, cpu_rng, device_of, get_array_module, is_gpu_array, to_device
 from ..backend import device as parse_device
+from ..creation import as_array
 from ..errors import DeviceError, DTypeError, RangeError, ShapeError
 from ..tensor import Tensor
-from .collate import as_array, default_collate, default_convert
+from .collate import default_collate, default_convert
 from .samplers import (
     BatchSampler,
     RandomSampler,
