@@ -36,65 +36,69 @@ def _method(name: str, example: str, result: str) -> Callable:
     return fn
 
 
-_X = "dlcore.tensor([[1.0, -2.0], [3.0, 4.0]])"
-exp = _method("exp", "dlcore.exp(dlcore.tensor([0.0])).tolist()", "[1.0]")
-log = _method("log", "dlcore.log(dlcore.tensor([1.0])).tolist()", "[0.0]")
-log1p = _method("log1p", "dlcore.log1p(dlcore.tensor([0.0])).tolist()", "[0.0]")
-sqrt = _method("sqrt", "dlcore.sqrt(dlcore.tensor([4.0])).tolist()", "[2.0]")
-abs = _method("abs", "dlcore.abs(dlcore.tensor([-2.0])).tolist()", "[2.0]")
-sign = _method("sign", "dlcore.sign(dlcore.tensor([-2.0, 0.0])).tolist()", "[-1.0, 0.0]")
-sin = _method("sin", "dlcore.sin(dlcore.tensor([0.0])).tolist()", "[0.0]")
-cos = _method("cos", "dlcore.cos(dlcore.tensor([0.0])).tolist()", "[1.0]")
-tanh = _method("tanh", "dlcore.tanh(dlcore.tensor([0.0])).tolist()", "[0.0]")
-sigmoid = _method("sigmoid", "dlcore.sigmoid(dlcore.tensor([0.0])).tolist()", "[0.5]")
-relu = _method("relu", "dlcore.relu(dlcore.tensor([-1.0, 2.0])).tolist()", "[0.0, 2.0]")
-softmax = _method("softmax", "dlcore.softmax(dlcore.tensor([0.0, 0.0]), dim=0).tolist()", "[0.5, 0.5]")
-log_softmax = _method("log_softmax", "dlcore.log_softmax(dlcore.tensor([0.0]), dim=0).tolist()", "[0.0]")
-clamp = _method("clamp", "dlcore.clamp(dlcore.tensor([-1.0, 2.0]), min=0.0).tolist()", "[0.0, 2.0]")
-clip = _method("clip", "dlcore.clip(dlcore.tensor([-1.0, 2.0]), max=1.0).tolist()", "[-1.0, 1.0]")
-pow = _method("pow", "dlcore.pow(dlcore.tensor([-2.0]), 3).tolist()", "[-8.0]")
-maximum = _method("maximum", "dlcore.maximum(dlcore.tensor([1, 5]), dlcore.tensor([3, 2])).tolist()", "[3, 5]")
-minimum = _method("minimum", "dlcore.minimum(dlcore.tensor([1, 5]), dlcore.tensor([3, 2])).tolist()", "[1, 2]")
-flatten = _method("flatten", f"dlcore.flatten({_X}).shape", "(4,)")
-reshape = _method("reshape", f"dlcore.reshape({_X}, (4, 1)).shape", "(4, 1)")
-squeeze = _method("squeeze", "dlcore.squeeze(dlcore.zeros(2, 1)).shape", "(2,)")
-unsqueeze = _method("unsqueeze", "dlcore.unsqueeze(dlcore.zeros(2), 0).shape", "(1, 2)")
-transpose = _method("transpose", "dlcore.transpose(dlcore.zeros(2, 3), 0, 1).shape", "(3, 2)")
-permute = _method("permute", "dlcore.permute(dlcore.zeros(2, 3, 4), (2, 0, 1)).shape", "(4, 2, 3)")
-split = _method("split", "[t.shape for t in dlcore.split(dlcore.zeros(5), 2)]", "[(2,), (2,), (1,)]")
-chunk = _method("chunk", "[t.shape for t in dlcore.chunk(dlcore.zeros(4), 2)]", "[(2,), (2,)]")
-sum = _method("sum", f"dlcore.sum({_X}, dim=1).tolist()", "[-1.0, 7.0]")
-mean = _method("mean", f"dlcore.mean({_X}).item()", "1.5")
-max = _method("max", f"dlcore.max({_X}, dim=0).values.tolist()", "[3.0, 4.0]")
-min = _method("min", f"dlcore.min({_X}).item()", "-2.0")
-amax = _method("amax", f"dlcore.amax({_X}, dim=(0, 1)).item()", "4.0")
-amin = _method("amin", f"dlcore.amin({_X}, dim=1).tolist()", "[-2.0, 3.0]")
-argmax = _method("argmax", f"dlcore.argmax({_X}, dim=1).tolist()", "[0, 1]")
-argmin = _method("argmin", f"dlcore.argmin({_X}).item()", "1")
-std = _method("std", "dlcore.std(dlcore.tensor([1.0, 3.0])).item()", "1.4142135381698608")
-var = _method("var", "dlcore.var(dlcore.tensor([1.0, 3.0]), correction=0).item()", "1.0")
-prod = _method("prod", f"dlcore.prod({_X}).item()", "-24.0")
-norm = _method("norm", "dlcore.norm(dlcore.tensor([3.0, 4.0])).item()", "5.0")
-logsumexp = _method("logsumexp", "dlcore.logsumexp(dlcore.tensor([0.0, 0.0]), dim=0).item()", "0.6931471824645996")
-cumsum = _method("cumsum", "dlcore.cumsum(dlcore.tensor([1, 2, 3]), dim=0).tolist()", "[1, 3, 6]")
-isnan = _method("isnan", "dlcore.isnan(dlcore.tensor([1.0, float('nan')])).tolist()", "[False, True]")
-isfinite = _method("isfinite", "dlcore.isfinite(dlcore.tensor([1.0, float('inf')])).tolist()", "[True, False]")
-isinf = _method("isinf", "dlcore.isinf(dlcore.tensor([1.0, float('inf')])).tolist()", "[False, True]")
-allclose = _method("allclose", "dlcore.allclose(dlcore.tensor([1.0]), dlcore.tensor([1.0 + 1e-9]))", "True")
-equal = _method("equal", "dlcore.equal(dlcore.tensor([1, 2]), dlcore.tensor([1, 2]))", "True")
-matmul = _method("matmul", "dlcore.matmul(dlcore.ones(2, 3), dlcore.ones(3)).tolist()", "[3.0, 3.0]")
-masked_fill = _method("masked_fill", "dlcore.masked_fill(dlcore.zeros(2), dlcore.tensor([True, False]), 1.0).tolist()",
-                      "[1.0, 0.0]")
-gather = _method("gather", f"dlcore.gather({_X}, 1, dlcore.tensor([[1], [0]])).tolist()", "[[-2.0], [3.0]]")
-index_select = _method("index_select", f"dlcore.index_select({_X}, 0, dlcore.tensor([1])).tolist()", "[[3.0, 4.0]]")
-clone = _method("clone", "dlcore.clone(dlcore.tensor([1.0])).tolist()", "[1.0]")
-numel = _method("numel", "dlcore.numel(dlcore.zeros(2, 3))", "6")
-logical_and = _method("logical_and", "dlcore.logical_and(dlcore.tensor([True, True]), dlcore.tensor([True, False])).tolist()",
-                      "[True, False]")
-logical_or = _method("logical_or", "dlcore.logical_or(dlcore.tensor([True, False]), dlcore.tensor([False, False])).tolist()",
-                     "[True, False]")
-logical_not = _method("logical_not", "dlcore.logical_not(dlcore.tensor([True])).tolist()", "[False]")
-eq = _method("eq", "dlcore.eq(dlcore.tensor([1, 2]), 2).tolist()", "[False, True]")
+# One row a function: its name, a doctest example and the example's result.
+_EXAMPLES = """
+exp           dlcore.exp(dlcore.tensor([0.0])).tolist()  ->  [1.0]
+log           dlcore.log(dlcore.tensor([1.0])).tolist()  ->  [0.0]
+log1p         dlcore.log1p(dlcore.tensor([0.0])).tolist()  ->  [0.0]
+sqrt          dlcore.sqrt(dlcore.tensor([4.0])).tolist()  ->  [2.0]
+abs           dlcore.abs(dlcore.tensor([-2.0])).tolist()  ->  [2.0]
+sign          dlcore.sign(dlcore.tensor([-2.0, 0.0])).tolist()  ->  [-1.0, 0.0]
+sin           dlcore.sin(dlcore.tensor([0.0])).tolist()  ->  [0.0]
+cos           dlcore.cos(dlcore.tensor([0.0])).tolist()  ->  [1.0]
+tanh          dlcore.tanh(dlcore.tensor([0.0])).tolist()  ->  [0.0]
+sigmoid       dlcore.sigmoid(dlcore.tensor([0.0])).tolist()  ->  [0.5]
+relu          dlcore.relu(dlcore.tensor([-1.0, 2.0])).tolist()  ->  [0.0, 2.0]
+softmax       dlcore.softmax(dlcore.tensor([0.0, 0.0]), dim=0).tolist()  ->  [0.5, 0.5]
+log_softmax   dlcore.log_softmax(dlcore.tensor([0.0]), dim=0).tolist()  ->  [0.0]
+clamp         dlcore.clamp(dlcore.tensor([-1.0, 2.0]), min=0.0).tolist()  ->  [0.0, 2.0]
+clip          dlcore.clip(dlcore.tensor([-1.0, 2.0]), max=1.0).tolist()  ->  [-1.0, 1.0]
+pow           dlcore.pow(dlcore.tensor([-2.0]), 3).tolist()  ->  [-8.0]
+maximum       dlcore.maximum(dlcore.tensor([1, 5]), dlcore.tensor([3, 2])).tolist()  ->  [3, 5]
+minimum       dlcore.minimum(dlcore.tensor([1, 5]), dlcore.tensor([3, 2])).tolist()  ->  [1, 2]
+flatten       dlcore.flatten(dlcore.tensor([[1.0, -2.0], [3.0, 4.0]])).shape  ->  (4,)
+reshape       dlcore.reshape(dlcore.tensor([[1.0, -2.0], [3.0, 4.0]]), (4, 1)).shape  ->  (4, 1)
+squeeze       dlcore.squeeze(dlcore.zeros(2, 1)).shape  ->  (2,)
+unsqueeze     dlcore.unsqueeze(dlcore.zeros(2), 0).shape  ->  (1, 2)
+transpose     dlcore.transpose(dlcore.zeros(2, 3), 0, 1).shape  ->  (3, 2)
+permute       dlcore.permute(dlcore.zeros(2, 3, 4), (2, 0, 1)).shape  ->  (4, 2, 3)
+split         [t.shape for t in dlcore.split(dlcore.zeros(5), 2)]  ->  [(2,), (2,), (1,)]
+chunk         [t.shape for t in dlcore.chunk(dlcore.zeros(4), 2)]  ->  [(2,), (2,)]
+sum           dlcore.sum(dlcore.tensor([[1.0, -2.0], [3.0, 4.0]]), dim=1).tolist()  ->  [-1.0, 7.0]
+mean          dlcore.mean(dlcore.tensor([[1.0, -2.0], [3.0, 4.0]])).item()  ->  1.5
+max           dlcore.max(dlcore.tensor([[1.0, -2.0], [3.0, 4.0]]), dim=0).values.tolist()  ->  [3.0, 4.0]
+min           dlcore.min(dlcore.tensor([[1.0, -2.0], [3.0, 4.0]])).item()  ->  -2.0
+amax          dlcore.amax(dlcore.tensor([[1.0, -2.0], [3.0, 4.0]]), dim=(0, 1)).item()  ->  4.0
+amin          dlcore.amin(dlcore.tensor([[1.0, -2.0], [3.0, 4.0]]), dim=1).tolist()  ->  [-2.0, 3.0]
+argmax        dlcore.argmax(dlcore.tensor([[1.0, -2.0], [3.0, 4.0]]), dim=1).tolist()  ->  [0, 1]
+argmin        dlcore.argmin(dlcore.tensor([[1.0, -2.0], [3.0, 4.0]])).item()  ->  1
+std           dlcore.std(dlcore.tensor([1.0, 3.0])).item()  ->  1.4142135381698608
+var           dlcore.var(dlcore.tensor([1.0, 3.0]), correction=0).item()  ->  1.0
+prod          dlcore.prod(dlcore.tensor([[1.0, -2.0], [3.0, 4.0]])).item()  ->  -24.0
+norm          dlcore.norm(dlcore.tensor([3.0, 4.0])).item()  ->  5.0
+logsumexp     dlcore.logsumexp(dlcore.tensor([0.0, 0.0]), dim=0).item()  ->  0.6931471824645996
+cumsum        dlcore.cumsum(dlcore.tensor([1, 2, 3]), dim=0).tolist()  ->  [1, 3, 6]
+isnan         dlcore.isnan(dlcore.tensor([1.0, float('nan')])).tolist()  ->  [False, True]
+isfinite      dlcore.isfinite(dlcore.tensor([1.0, float('inf')])).tolist()  ->  [True, False]
+isinf         dlcore.isinf(dlcore.tensor([1.0, float('inf')])).tolist()  ->  [False, True]
+allclose      dlcore.allclose(dlcore.tensor([1.0]), dlcore.tensor([1.0 + 1e-9]))  ->  True
+equal         dlcore.equal(dlcore.tensor([1, 2]), dlcore.tensor([1, 2]))  ->  True
+matmul        dlcore.matmul(dlcore.ones(2, 3), dlcore.ones(3)).tolist()  ->  [3.0, 3.0]
+masked_fill   dlcore.masked_fill(dlcore.zeros(2), dlcore.tensor([True, False]), 1.0).tolist()  ->  [1.0, 0.0]
+gather        dlcore.gather(dlcore.tensor([[1.0, -2.0], [3.0, 4.0]]), 1, dlcore.tensor([[1], [0]])).tolist()  ->  [[-2.0], [3.0]]
+index_select  dlcore.index_select(dlcore.tensor([[1.0, -2.0], [3.0, 4.0]]), 0, dlcore.tensor([1])).tolist()  ->  [[3.0, 4.0]]
+clone         dlcore.clone(dlcore.tensor([1.0])).tolist()  ->  [1.0]
+numel         dlcore.numel(dlcore.zeros(2, 3))  ->  6
+logical_and   dlcore.logical_and(dlcore.tensor([True, True]), dlcore.tensor([True, False])).tolist()  ->  [True, False]
+logical_or    dlcore.logical_or(dlcore.tensor([True, False]), dlcore.tensor([False, False])).tolist()  ->  [True, False]
+logical_not   dlcore.logical_not(dlcore.tensor([True])).tolist()  ->  [False]
+eq            dlcore.eq(dlcore.tensor([1, 2]), 2).tolist()  ->  [False, True]
+"""
+
+for _row in _EXAMPLES.strip().splitlines():
+    _name, _rest = _row.split(None, 1)
+    _example, _result = _rest.split("  ->  ")
+    globals()[_name] = _method(_name, _example, _result)
 
 
 def where(condition: Any, input: Any = None, other: Any = None) -> Any:

@@ -20,16 +20,29 @@ from .backend import get_array_module
 from .errors import ShapeError, shape_str
 
 
-class Reshape(Function):
+class _NewShape(Function):
+    """A view of ``x`` with another ``shape`` (a ``ValueError`` from the array becomes a ShapeError
+    worded by the subclass's ``why``); ``backward`` brings the gradient back to ``x``'s shape."""
+
     saves_inputs = saves_output = False
     returns_view = True
 
     def forward(self, x, shape: tuple):
         self.shape = x.shape
         try:
-            return x.reshape(shape)
+            return self.view(x, shape)
         except ValueError:
-            raise ShapeError(f"reshape cannot turn {shape_str(x.shape)} ({x.size} elements) into {tuple(shape)}") from None
+            raise ShapeError(self.why(x, tuple(shape))) from None
+
+
+class Reshape(_NewShape):
+    @staticmethod
+    def view(x, shape):
+        return x.reshape(shape)
+
+    @staticmethod
+    def why(x, shape) -> str:
+        return f"reshape cannot turn {shape_str(x.shape)} ({x.size} elements) into {shape}"
 
     def backward(self, g):
         return (g.reshape(self.shape),)
@@ -49,17 +62,14 @@ class Permute(Function):
         return (g.transpose(tuple(int(i) for i in np.argsort(self.axes))),)
 
 
-class Expand(Function):
-    saves_inputs = saves_output = False
-    returns_view = True
+class Expand(_NewShape):
+    @staticmethod
+    def view(x, shape):
+        return get_array_module(x).broadcast_to(x, shape)
 
-    def forward(self, x, shape: tuple):
-        self.shape = x.shape
-        try:
-            return get_array_module(x).broadcast_to(x, shape)
-        except ValueError:
-            raise ShapeError(f"expand cannot expand a tensor of shape {shape_str(x.shape)} to {tuple(shape)}: "
-                             "only size-1 dimensions can grow") from None
+    @staticmethod
+    def why(x, shape) -> str:
+        return f"expand cannot expand a tensor of shape {shape_str(x.shape)} to {shape}: only size-1 dimensions can grow"
 
     def backward(self, g):
         return (unbroadcast(g, self.shape),)

@@ -94,6 +94,15 @@ def _nonzero(scale: Any) -> Any:
     return xp.where(scale < eps, 1.0, scale)
 
 
+def _column_statistics(X: Any, *reductions: str) -> list:
+    """Each NaN-ignoring reduction (``"nanmean"``, ...) of ``X`` over its rows; an all-NaN feature
+    quietly gives NaN statistics, as in scikit-learn."""
+    xp = get_array_module(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return [getattr(xp, name)(X, axis=0) for name in reductions]
+
+
 class MinMaxScaler(_Transformer):
     """Rescale each feature to ``feature_range``: ``(x - min) / (max - min) * (hi - lo) + lo``.
 
@@ -112,11 +121,7 @@ class MinMaxScaler(_Transformer):
         self.feature_range = (float(lo), float(hi))
 
     def _fit(self, X: Any) -> None:
-        xp = get_array_module(X)
-        with warnings.catch_warnings():  # an all-NaN feature gives NaN statistics, as in scikit-learn
-            warnings.simplefilter("ignore", RuntimeWarning)
-            self.data_min_ = xp.nanmin(X, axis=0)
-            self.data_max_ = xp.nanmax(X, axis=0)
+        self.data_min_, self.data_max_ = _column_statistics(X, "nanmin", "nanmax")
         lo, hi = self.feature_range
         self.scale_ = (hi - lo) / _nonzero(self.data_max_ - self.data_min_)
         self.min_ = lo - self.data_min_ * self.scale_
@@ -139,12 +144,8 @@ class StandardScaler(_Transformer):
     _fitted_attr = "mean_"
 
     def _fit(self, X: Any) -> None:
-        xp = get_array_module(X)
-        with warnings.catch_warnings():  # an all-NaN feature gives NaN statistics, as in scikit-learn
-            warnings.simplefilter("ignore", RuntimeWarning)
-            self.mean_ = xp.nanmean(X, axis=0)
-            self.var_ = xp.nanvar(X, axis=0)
-        self.scale_ = _nonzero(xp.sqrt(self.var_))
+        self.mean_, self.var_ = _column_statistics(X, "nanmean", "nanvar")
+        self.scale_ = _nonzero(get_array_module(X).sqrt(self.var_))
 
     def _transform(self, X: Any) -> Any:
         self._width(X, self._n_features, "transform")

@@ -83,3 +83,27 @@ def split_and_standardize(X, y, test_size: float, seed: int | None):
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_size, stratify=y, seed=seed)
     scaler = StandardScaler().fit(X_train)
     return scaler.transform(X_train), scaler.transform(X_test), y_train, y_test
+
+
+def tabular_setup(description: str, load, *, epochs: int, lr: float, batch_size: int, hidden: int):
+    """The scikit-learn table examples' start: the command line (with --hidden), the device, and
+    ``load()``'s table split 75/25 (stratified) and z-scored. Returns ``(args, device, splits)``."""
+    p = parser(description, epochs=epochs, lr=lr, batch_size=batch_size)
+    p.add_argument("--hidden", type=int, default=hidden)
+    args = p.parse_args()
+    dev = setup(args)
+    X, y = load()
+    return args, dev, split_and_standardize(X, y, test_size=0.25, seed=args.seed)
+
+
+def fit_with_adam(model, loss_fn, args: argparse.Namespace, train: tuple, test: tuple) -> dict:
+    """Train with Adam at --lr for --epochs (the test split as validation data), print the test
+    loss and return :func:`dlcore.train.evaluate`'s dict."""
+    from dlcore.optim import Adam
+    from dlcore.train import evaluate, fit
+
+    fit(model, loss_fn, Adam(model.parameters(), lr=args.lr), train, epochs=args.epochs, batch_size=args.batch_size,
+        val_data=test, seed=args.seed, progress=not args.no_progress)
+    scores = evaluate(model, test, loss_fn)
+    print(f"test loss: {scores['loss']:.4f}")
+    return scores

@@ -9,6 +9,7 @@ from gradcheck import gradcheck
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from op_cases import conv2d_ref, conv2d_ref_grads
+from training import train_losses
 
 import dlcore
 import dlcore.functional.window as window
@@ -266,21 +267,13 @@ def test_conv2d_module_shapes_params_and_init():
 
 def test_conv2d_module_trains_with_flatten_and_linear():
     """A conv layer, Flatten and Linear learn a tiny task end to end (gradients flow through all)."""
-    import dlcore.functional as F
     import dlcore.nn as nn
 
     rng = np.random.default_rng(8)
     X = rng.standard_normal((32, 1, 6, 6)).astype(np.float32)
     y = (X[:, 0, :3].sum(axis=(1, 2)) > X[:, 0, 3:].sum(axis=(1, 2))).astype(np.int64)
     model = nn.Sequential(Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 2))
-    opt = dlcore.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    losses = []
-    for _ in range(40):
-        loss = F.cross_entropy(model(dlcore.tensor(X)), dlcore.tensor(y))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = train_losses(model, X, y, steps=40, lr=0.05)
     assert losses[-1] < 0.5 * losses[0]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from gradcheck import gradcheck
+from training import train_losses
 
 import dlcore
 from dlcore.errors import ShapeError
@@ -111,7 +112,6 @@ def test_batchnorm2d_module_buffers_modes_and_state_dict():
 
 def test_batchnorm_modules_train_in_a_network():
     """BatchNorm between conv/linear layers: gradients reach every parameter and the loss drops."""
-    import dlcore.functional as F
     import dlcore.nn as nn
     from dlcore.nn.conv import Conv2d
 
@@ -120,15 +120,7 @@ def test_batchnorm_modules_train_in_a_network():
     y = (X.mean(axis=(1, 2, 3)) > 0).astype(np.int64)
     model = nn.Sequential(Conv2d(1, 4, 3), BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(64, 8),
                           BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
-    opt = dlcore.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    losses = []
-    for _ in range(30):
-        loss = F.cross_entropy(model(dlcore.tensor(X)), dlcore.tensor(y))
-        opt.zero_grad()
-        loss.backward()
-        assert all(p.grad is not None for p in model.parameters())
-        opt.step()
-        losses.append(loss.item())
+    losses = train_losses(model, X, y, steps=30, lr=0.1, check_grads=True)
     assert losses[-1] < 0.5 * losses[0]
     model.eval()
     assert model(dlcore.tensor(X[:1])).shape == (1, 2)  # eval works on a batch of one
