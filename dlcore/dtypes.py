@@ -12,7 +12,7 @@ A dlcore dtype is a ``numpy.dtype``, so ``t.dtype == dlcore.float32`` and ``nump
 from __future__ import annotations
 
 import builtins
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -74,6 +74,19 @@ def to_dtype(dtype: Any) -> np.dtype:
     if out.kind not in "biufc" and out != bfloat16:
         raise DTypeError(f"dlcore tensors hold numbers and booleans, got dtype {out} ({dtype!r})")
     return out
+
+
+def cast_method(name: str) -> Callable:
+    """PyTorch's cast method called ``name`` (``"float"``, ``"double"``, ``"long"``...), for Tensor
+    and Module: ``self.to(dtype=<that dtype>)``."""
+    dtype = to_dtype(name)
+
+    def method(self: Any) -> Any:
+        return self.to(dtype=dtype)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"``self.to(dtype={dtype})``, as PyTorch's ``{name}()``."
+    return method
 
 
 def tensor_type_name(dtype: np.dtype, on_gpu: builtins.bool) -> str:

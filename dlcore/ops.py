@@ -157,27 +157,28 @@ class _Unary(Function):
             return (g * self.df(get_array_module(g), self.x),)
 
 
-class Exp(Function):
+class _UnaryOfOutput(Function):
+    """An element-wise op ``y = f(x)`` whose gradient is written with ``y`` alone: ``grad(g, y)``."""
+
     saves_inputs = False
 
     def forward(self, x):
-        self.y = get_array_module(x).exp(x)
-        return self.y
-
-    def backward(self, g):
-        return (g * self.y,)
-
-
-class Sqrt(Function):
-    saves_inputs = False
-
-    def forward(self, x):
-        self.y = get_array_module(x).sqrt(x)
+        self.y = self.f(get_array_module(x), x)
         return self.y
 
     def backward(self, g):
         with np.errstate(divide="ignore"):
-            return (g / (2 * self.y),)
+            return (self.grad(g, self.y),)
+
+
+class Exp(_UnaryOfOutput):
+    f = staticmethod(lambda xp, x: xp.exp(x))
+    grad = staticmethod(lambda g, y: g * y)
+
+
+class Sqrt(_UnaryOfOutput):
+    f = staticmethod(lambda xp, x: xp.sqrt(x))
+    grad = staticmethod(lambda g, y: g / (2 * y))
 
 
 class Log(_Unary):

@@ -21,11 +21,38 @@ from . import autograd, ops
 from .autograd import AutogradError
 from .backend import Device, default_dtype, device_of, get_array_module, is_gpu_array, to_numpy
 from .backend import device as parse_device
-from .dtypes import result_dtype, scalar_dtype, tensor_type_dtype, tensor_type_name, to_dtype
+from .dtypes import cast_method, result_dtype, scalar_dtype, tensor_type_dtype, tensor_type_name, to_dtype
 from .errors import DeviceError, DTypeError, ShapeError
 from .ops_shape import GetItem, torch_index
 from .tensor_inplace import InPlaceMethods
 from .tensor_methods import TensorMethods, _shape_arg
+
+
+def _arithmetic(op: str, reflected: bool = False, floating: bool = False):
+    """A Tensor operator method (``__add__``, ``__radd__``...) applying the graph op ``ops.<op>``
+    after wrapping the other operand and promoting both to PyTorch's result dtype."""
+
+    def method(self: "Tensor", other: Any) -> "Tensor":
+        other = self._wrap(other)
+        a, b = (other, self) if reflected else (self, other)
+        return self._binary(getattr(ops, op), a, b, floating=floating)
+
+    method.__name__ = method.__qualname__ = f"__{'r' if reflected else ''}{op.lower()}__"
+    return method
+
+
+def _elementwise(name: str, logical: bool = False):
+    """A comparison (or, with ``logical``, a bitwise-logical) operator method: the array operator
+    ``name`` on the raw arrays, a Tensor out, no gradient. A logical operator wraps a plain operand
+    first (a number or array; anything else is a TypeError), a comparison hands it to the array."""
+
+    def method(self: "Tensor", other: Any) -> "Tensor":
+        if isinstance(other, Tensor) or logical:
+            other = self._wrap(other).array
+        return Tensor(self.xp.asarray(getattr(self.array, name)(other)))
+
+    method.__name__ = method.__qualname__ = name
+    return method
 
 
 class Tensor(InPlaceMethods, TensorMethods):
@@ -281,23 +308,8 @@ class Tensor(InPlaceMethods, TensorMethods):
             return tensor_type_name(self.dtype, self.is_cuda)
         return self.to(dtype=tensor_type_dtype(dtype) if isinstance(dtype, str) else dtype)
 
-    def float(self) -> "Tensor":
-        return self.to(dtype=np.float32)
-
-    def double(self) -> "Tensor":
-        return self.to(dtype=np.float64)
-
-    def half(self) -> "Tensor":
-        return self.to(dtype=np.float16)
-
-    def long(self) -> "Tensor":
-        return self.to(dtype=np.int64)
-
-    def int(self) -> "Tensor":
-        return self.to(dtype=np.int32)
-
-    def bool(self) -> "Tensor":
-        return self.to(dtype=np.bool_)
+    float, double, half = cast_method("float"), cast_method("double"), cast_method("half")
+    long, int, bool = cast_method("long"), cast_method("int"), cast_method("bool")
 
     def new_tensor(self, data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> "Tensor":
         """A new tensor from ``data`` with this tensor's dtype and device unless given."""
@@ -346,29 +358,12 @@ class Tensor(InPlaceMethods, TensorMethods):
             b = ops.Cast.apply(b, dtype=dt)
         return cls.apply(a, b)
 
-    def __add__(self, other: Any) -> "Tensor":
-        return self._binary(ops.Add, self, self._wrap(other))
-
-    def __radd__(self, other: Any) -> "Tensor":
-        return self._binary(ops.Add, self._wrap(other), self)
-
-    def __sub__(self, other: Any) -> "Tensor":
-        return self._binary(ops.Sub, self, self._wrap(other))
-
-    def __rsub__(self, other: Any) -> "Tensor":
-        return self._binary(ops.Sub, self._wrap(other), self)
-
-    def __mul__(self, other: Any) -> "Tensor":
-        return self._binary(ops.Mul, self, self._wrap(other))
-
-    def __rmul__(self, other: Any) -> "Tensor":
-        return self._binary(ops.Mul, self._wrap(other), self)
-
-    def __truediv__(self, other: Any) -> "Tensor":
-        return self._binary(ops.Div, self, self._wrap(other), floating=True)
-
-    def __rtruediv__(self, other: Any) -> "Tensor":
-        return self._binary(ops.Div, self._wrap(other), self, floating=True)
+    # Python's operators: the other operand is wrapped, both are promoted as PyTorch does.
+    __add__, __radd__ = _arithmetic("Add"), _arithmetic("Add", reflected=True)
+    __sub__, __rsub__ = _arithmetic("Sub"), _arithmetic("Sub", reflected=True)
+    __mul__, __rmul__ = _arithmetic("Mul"), _arithmetic("Mul", reflected=True)
+    __truediv__ = _arithmetic("Div", floating=True)
+    __rtruediv__ = _arithmetic("Div", reflected=True, floating=True)
 
     def __floordiv__(self, other: Any) -> "Tensor":
         return Tensor(self.array // self._wrap(other).array)
@@ -398,27 +393,11 @@ class Tensor(InPlaceMethods, TensorMethods):
             return ops.Pow.apply(base, exponent=exponent)
         return self._binary(ops.PowTensor, self, self._wrap(exponent))
 
-    def __rpow__(self, base: Any) -> "Tensor":
-        return self._binary(ops.PowTensor, self._wrap(base), self)
+    __rpow__ = _arithmetic("PowTensor", reflected=True)
+    __matmul__, __rmatmul__ = _arithmetic("MatMul"), _arithmetic("MatMul", reflected=True)
 
-    def __matmul__(self, other: Any) -> "Tensor":
-        return self._binary(ops.MatMul, self, self._wrap(other))
-
-    def __rmatmul__(self, other: Any) -> "Tensor":
-        return self._binary(ops.MatMul, self._wrap(other), self)
-
-    def _logical(self, other: Any, op: str) -> "Tensor":
-        other = self._wrap(other).array
-        return Tensor(getattr(self.array, op)(other))
-
-    def __and__(self, other: Any) -> "Tensor":
-        return self._logical(other, "__and__")
-
-    def __or__(self, other: Any) -> "Tensor":
-        return self._logical(other, "__or__")
-
-    def __xor__(self, other: Any) -> "Tensor":
-        return self._logical(other, "__xor__")
+    __and__, __or__ = _elementwise("__and__", logical=True), _elementwise("__or__", logical=True)
+    __xor__ = _elementwise("__xor__", logical=True)
 
     def __invert__(self) -> "Tensor":
         if self.dtype.kind not in "biu":
@@ -426,28 +405,9 @@ class Tensor(InPlaceMethods, TensorMethods):
         return Tensor(~self.array)
 
     # comparisons give boolean tensors without gradients
-    def _compare(self, other: Any, op: str) -> "Tensor":
-        other = other.array if isinstance(other, Tensor) else other
-        return Tensor(self.xp.asarray(getattr(self.array, op)(other)))
-
-    def __eq__(self, other: Any) -> "Tensor":  # type: ignore[override]
-        return self._compare(other, "__eq__")
-
-    def __ne__(self, other: Any) -> "Tensor":  # type: ignore[override]
-        return self._compare(other, "__ne__")
-
-    def __lt__(self, other: Any) -> "Tensor":
-        return self._compare(other, "__lt__")
-
-    def __le__(self, other: Any) -> "Tensor":
-        return self._compare(other, "__le__")
-
-    def __gt__(self, other: Any) -> "Tensor":
-        return self._compare(other, "__gt__")
-
-    def __ge__(self, other: Any) -> "Tensor":
-        return self._compare(other, "__ge__")
-
+    __eq__, __ne__ = _elementwise("__eq__"), _elementwise("__ne__")  # type: ignore[assignment]
+    __lt__, __le__ = _elementwise("__lt__"), _elementwise("__le__")
+    __gt__, __ge__ = _elementwise("__gt__"), _elementwise("__ge__")
     __hash__ = object.__hash__
 
     # ------------------------------------------------------------------ indexing

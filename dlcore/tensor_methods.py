@@ -35,6 +35,18 @@ min_result = namedtuple("min", ["values", "indices"])
 _FUNCTIONAL: list = []
 
 
+def _float_op(op: str):
+    """The element-wise method that applies ``ops.<op>`` (e.g. ``exp`` for ``"Exp"``), integer
+    tensors promoted to the default float dtype first, as in PyTorch."""
+    name = op.lower()
+
+    def method(self: "Tensor") -> "Tensor":
+        return getattr(ops, op).apply(self._floating(name))
+
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
 def use_functional(module: ModuleType) -> None:
     """Called by ``dlcore/__init__.py``: the module whose relu/sigmoid/tanh/softmax the methods use."""
     _FUNCTIONAL[:] = [module]
@@ -196,23 +208,8 @@ class TensorMethods:
         return self._new(self.xp.asarray(self.array.any(axis=self._axis("any", dim), keepdims=keepdim)))  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ element-wise math
-    def exp(self) -> "Tensor":
-        return ops.Exp.apply(self._floating("exp"))
-
-    def log(self) -> "Tensor":
-        return ops.Log.apply(self._floating("log"))
-
-    def log1p(self) -> "Tensor":
-        return ops.Log1p.apply(self._floating("log1p"))
-
-    def sqrt(self) -> "Tensor":
-        return ops.Sqrt.apply(self._floating("sqrt"))
-
-    def sin(self) -> "Tensor":
-        return ops.Sin.apply(self._floating("sin"))
-
-    def cos(self) -> "Tensor":
-        return ops.Cos.apply(self._floating("cos"))
+    exp, log, log1p = _float_op("Exp"), _float_op("Log"), _float_op("Log1p")
+    sqrt, sin, cos = _float_op("Sqrt"), _float_op("Sin"), _float_op("Cos")
 
     def abs(self) -> "Tensor":
         return ops.Abs.apply(self)

@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator, NamedTuple
 import numpy as np
 
 from ..backend import Device, default_device, device, get_array_module, to_device
+from ..dtypes import cast_method
 from ..errors import DTypeError, StateDictError, shape_str
 from ..tensor import Tensor
 
@@ -278,14 +279,7 @@ class Module:
     def cuda(self, device: int | None = None) -> "Module":
         return self.to("cuda" if device is None else f"cuda:{device}")
 
-    def float(self) -> "Module":
-        return self.to(dtype=np.float32)
-
-    def double(self) -> "Module":
-        return self.to(dtype=np.float64)
-
-    def half(self) -> "Module":
-        return self.to(dtype=np.float16)
+    float, double, half = cast_method("float"), cast_method("double"), cast_method("half")
 
     @property
     def device(self) -> Device:
