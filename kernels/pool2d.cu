@@ -12,7 +12,7 @@
 //                          int OH, int OW, int kh, int kw, int sh, int sw, int ph, int pw)
 //        total = N * C * OH * OW; one thread per output. Padding acts as -inf: padded taps
 //        are skipped. argmax = ih * W + iw, an index into the (H, W) plane; ties keep the
-//        first tap in row-major window order and a NaN wins (the first NaN), like np.argmax.
+//        first tap in row-major window order; a NaN wins (the last NaN), as in PyTorch.
 //        A window made only of padding (possible only when padding > kernel / 2) gives
 //        y = -inf and argmax = -1, which the backward pass never matches.
 //   max_pool2d_backward_SFX(const T* gy, const int* argmax, T* dx, long long total, int H,
@@ -72,8 +72,8 @@ __device__ __forceinline__ void windows_containing(int i, int k, int s, int p, i
             int arg = -1;                                                                    \
             FOR_REAL_TAPS(ih, iw) {                                                          \
                 const T v = plane[ih * W + iw];                                              \
-                /* first real tap; a larger value; the first NaN (then best stays NaN) */    \
-                if (arg < 0 || v > best || (v != v && best == best)) {                       \
+                /* first real tap; a larger value; a NaN (the last one wins, as PyTorch) */  \
+                if (arg < 0 || v > best || v != v) {                                         \
                     best = v;                                                                \
                     arg = ih * W + iw;                                                       \
                 }                                                                            \

@@ -128,7 +128,7 @@ def pool_ref(x, mode, kernel, stride=None, padding=(0, 0), dilation=(1, 1), ceil
 
     Returns ``(y, flat_index, dx)``: the output, for max the int64 index ``ih * W + iw`` of the
     first maximum over the *real* taps in row-major order (so an all -inf window still points
-    inside itself), and, given ``g``, the gradient of sum(g * y) with respect to x.
+    inside itself; a window with NaNs points at its last NaN, as PyTorch), and, given ``g``, the gradient of sum(g * y) with respect to x.
     """
     N, C, H, W = x.shape
     (kh, kw), (ph, pw), (dh, dw) = kernel, padding, dilation
@@ -144,7 +144,9 @@ def pool_ref(x, mode, kernel, stride=None, padding=(0, 0), dilation=(1, 1), ceil
             vals = np.stack([x[:, :, r, c] for r, c in real], axis=-1)
             flat = np.array([r * W + c for r, c in real])
             if mode == "max":
-                a = vals.argmax(axis=-1)
+                a = vals.argmax(axis=-1)  # the first maximum; with NaNs, the last NaN (PyTorch's rule)
+                nan = np.isnan(vals)
+                a = np.where(nan.any(axis=-1), vals.shape[-1] - 1 - nan[..., ::-1].argmax(axis=-1), a)
                 y[:, :, i, j] = np.take_along_axis(vals, a[..., None], -1)[..., 0]
                 idx[:, :, i, j] = flat[a]
                 share = np.zeros(vals.shape)

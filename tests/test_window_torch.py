@@ -141,6 +141,29 @@ def test_max_pool_all_minus_inf_window_keeps_its_gradient(kw):
           lambda x: torch.nn.functional.max_pool2d(x, return_indices=True, **kw), x)
 
 
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1),
+                                dict(kernel_size=(2, 3), stride=(2, 1)), dict(kernel_size=2, stride=1, dilation=2),
+                                dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)])
+def test_max_pool_nan_wins_like_torch(kw):
+    """A window holding NaNs gives NaN and sends its gradient to its last NaN, as PyTorch's
+    ``val > max || isnan(val)`` (not to the largest number, not to the first NaN)."""
+    x = _distinct((2, 2, 6, 7), seed=9)
+    x[np.random.default_rng(10).random(x.shape) < 0.2] = np.nan  # windows with none, one and several NaNs
+    nan = dict(equal_nan=True)
+    xs, ts = dlcore.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    for (y, i), (ry, ri) in [(F.max_pool2d(xs, return_indices=True, **kw),
+                              torch.nn.functional.max_pool2d(ts, return_indices=True, **kw)),
+                             (F.adaptive_max_pool2d(xs, (4, 3), return_indices=True),
+                              torch.nn.functional.adaptive_max_pool2d(ts, (4, 3), return_indices=True))]:
+        np.testing.assert_array_equal(i.numpy(), ri.numpy())
+        np.testing.assert_allclose(y.detach().numpy(), ry.detach().numpy(), **nan)
+        g = np.random.default_rng(11).standard_normal(ry.shape)
+        xs.grad = ts.grad = None
+        y.backward(dlcore.tensor(g))
+        ry.backward(torch.tensor(g))
+        np.testing.assert_allclose(xs.grad.numpy(), ts.grad.numpy(), rtol=1e-12, **nan)
+
+
 def test_pool_padding_larger_than_half_the_kernel_raises_like_torch():
     x = np.zeros((1, 1, 8, 8))
     for kw in (dict(kernel_size=2, padding=2), dict(kernel_size=3, padding=2, dilation=2)):

@@ -9,7 +9,8 @@ array passes instead of 4 x 4, and no Python loop ever runs over pixels or batch
 once instead of accumulating into a zeroed array.
 
 Max pooling remembers, per stage, which offset won (the first maximum in row-major window order,
-as in PyTorch; in a window whose real values are all -inf, the first real tap), and the backward
+as in PyTorch; in a window holding NaNs, its last NaN, as PyTorch's ``val > max || isnan(val)``;
+in a window whose real values are all -inf, the first real tap), and the backward
 routes the gradient only there. Padding pads with -inf for max and with zeros for average
 pooling; ``ceil_mode`` adds room at the bottom/right so that the last windows fit, and the
 average's divisor follows ``count_include_pad`` / ``divisor_override`` as in PyTorch. The GPU
@@ -95,6 +96,16 @@ def _max_stage(x: Any, axis: int, k: int, s: int, d: int, n_out: int, out: Any, 
             won |= j0 == j  # every earlier tap of these windows is padding
         xp.maximum(out, vj, out=out)
         xp.copyto(idx, np.uint8(j), where=won)
+    if xp.isnan(out.sum()):  # some window holds a NaN (or the sum overflowed): a NaN must win
+        _nan_winners(x, axis, k, s, d, n_out, idx)
+
+
+def _nan_winners(x: Any, axis: int, k: int, s: int, d: int, n_out: int, idx: Any) -> None:
+    """In each window holding a NaN, make its *last* NaN the winner, as PyTorch does (its
+    kernels take ``val > max || isnan(val)``); the output there is already NaN."""
+    xp = get_array_module(x)
+    for j in range(k):
+        xp.copyto(idx, j, casting="unsafe", where=xp.isnan(x[_sl(axis, j * d, s, n_out)]))  # idx may be bool (k=2)
 
 
 def _scatter_stage(g: Any, idx: Any, dx: Any, axis: int, k: int, s: int, d: int, n_out: int) -> None:
@@ -342,7 +353,10 @@ class AdaptivePool2d(Function):
             i, j = divmod(b, out_hw[1])
             cell = x[:, :, h0:h1, w0:w1].reshape(N, C, -1)
             if mode == "max":
-                a = cell.argmax(axis=2)  # the first maximum (a NaN wins, as in PyTorch)
+                a = cell.argmax(axis=2)  # the first maximum; where NaNs are, the last NaN (PyTorch's rule)
+                nan = xp.isnan(cell)
+                if nan.any():
+                    a = xp.where(nan.any(axis=2), cell.shape[2] - 1 - nan[..., ::-1].argmax(axis=2), a)
                 self.arg[:, :, i, j] = a
                 y[:, :, i, j] = xp.take_along_axis(cell, a[..., None], axis=2)[..., 0]
             else:
@@ -411,8 +425,9 @@ def max_pool2d(x: Tensor, kernel_size: int | tuple, stride: int | tuple | None =
     pads with -inf (at most half the kernel); ``dilation`` spaces the taps; ``ceil_mode``
     rounds the output size up; ``return_indices`` also returns the int64 flat indices
     ``ih * W + iw`` of the maxima. The gradient goes to the first maximum of each window
-    (row-major), as in PyTorch; a window whose real values are all -inf sends it to its first
-    real element. A dilated window that holds only padding gives -inf and no gradient (PyTorch
+    (row-major), as in PyTorch; a window holding NaNs outputs NaN and sends it to its last NaN
+    (PyTorch's rule); a window whose real values are all -inf sends it to its first real
+    element. A dilated window that holds only padding gives -inf and no gradient (PyTorch
     gives -inf and an index past the plane). ``layer`` names the caller in error messages.
 
     >>> import dlcore
