@@ -258,8 +258,11 @@ class Function:
     def next_functions(self) -> tuple:
         """``((node, 0), ...)`` per input: its grad_fn, an AccumulateGrad for a leaf, or None.
 
-        After a backward without ``retain_graph`` the edges are freed with the saved arrays: ``()``.
+        After a backward without ``retain_graph`` the saved arrays are freed but the edges stay
+        (as nodes, not tensors), as in PyTorch.
         """
+        if self._freed:
+            return self.__dict__.get("_edges", ())
         out = []
         for t in self.parents:
             if t is None or not t.requires_grad:
@@ -284,9 +287,12 @@ class Function:
                 _modified(self, t, t._version[0], v)
 
     def _free(self) -> None:
-        """Drop what backward saved (and the edges), keeping a marker for a second backward."""
+        """Drop what backward saved and the input tensors, keeping the edges as graph nodes (what
+        ``next_functions`` shows) and a marker for a second backward."""
+        edges = self.next_functions
         self.__dict__.clear()
         self._freed = True
+        self._edges = edges
 
 
 def _modified(fn: Function, t: "Tensor", now: int, expected: int) -> None:

@@ -208,8 +208,11 @@ def test_grad_fn_names_and_next_functions():
         names.append((b.grad_fn.name(), c.grad_fn.name(), type(nxt[0][0]).__name__,
                       c.grad_fn.next_functions[0][0].name()))
         c.backward()
-        assert b.grad_fn is not None  # the structure stays after backward
-    assert names[0] == names[1]
+        assert b.grad_fn is not None  # the structure stays after backward, saved values go
+        after = c.grad_fn.next_functions
+        assert after[0][0].next_functions[0][0] is b.grad_fn and b.grad_fn.next_functions[0][0].variable is a
+        names.append([type(n).__name__ for n, _ in b.grad_fn.next_functions if n is not None])
+    assert names[0:2] == names[2:4]
 
 
 def test_retain_grad_keeps_a_non_leaf_gradient():
