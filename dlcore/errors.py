@@ -38,6 +38,11 @@ class RangeError(DlcoreError, ValueError):
     """An input holds values outside the range an op accepts (class targets, probabilities)."""
 
 
+class UnsupportedArgumentError(DlcoreError, NotImplementedError):
+    """A PyTorch argument dlcore does not implement (``Embedding(sparse=True)``, ``size_average=``):
+    refused by name instead of being silently ignored."""
+
+
 class NonFiniteLossError(DlcoreError, FloatingPointError):
     """Training produced a NaN or infinite loss."""
 

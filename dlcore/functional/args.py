@@ -15,14 +15,9 @@ import math
 import numbers
 from typing import Any
 
-from ..errors import DlcoreError, DTypeError, RangeError
+from ..errors import DTypeError, RangeError
 
 REDUCTIONS = ("mean", "sum", "none")
-
-
-class UnsupportedArgumentError(DlcoreError, NotImplementedError):
-    """A PyTorch argument dlcore does not implement (``Embedding(sparse=True)``, ``size_average=``):
-    refused by name instead of being silently ignored."""
 
 
 def _is_int(value: Any) -> bool:

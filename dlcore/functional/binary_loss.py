@@ -16,10 +16,9 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module
-from ..errors import RangeError, ShapeError, shape_str
+from ..errors import RangeError, ShapeError, UnsupportedArgumentError, shape_str
 from ..tensor import Tensor, as_tensor
 from .activation import stable_sigmoid
-from .args import UnsupportedArgumentError
 from .loss import _check_float, _no_legacy, _reduce, _softplus, loss_pair
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits"]

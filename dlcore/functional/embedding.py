@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from ..autograd import Function
 from ..backend import get_array_module
-from ..errors import DTypeError, RangeError, ShapeError, shape_str
+from ..errors import DTypeError, RangeError, ShapeError, UnsupportedArgumentError, shape_str
 from ..tensor import Tensor, as_tensor
-from .args import UnsupportedArgumentError
 
 __all__ = ["embedding"]
 

@@ -19,10 +19,10 @@ import numpy as np
 from ..autograd import Function
 from ..backend import get_array_module
 from ..cuda import softmax as gpu_softmax
-from ..errors import DTypeError, RangeError, ShapeError, shape_str
+from ..errors import DTypeError, RangeError, ShapeError, UnsupportedArgumentError, shape_str
 from ..tensor import Tensor, as_tensor
 from .activation import log_softmax_array, stable_sigmoid
-from .args import UnsupportedArgumentError, positive_float, real_number
+from .args import positive_float, real_number
 
 _REDUCTIONS = ("mean", "sum", "none")
 

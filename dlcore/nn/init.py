@@ -21,8 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import cpu_rng, default_device, default_dtype, device, to_device
-from ..errors import DTypeError, RangeError, ShapeError
-from ..functional.args import UnsupportedArgumentError
+from ..errors import DTypeError, RangeError, ShapeError, UnsupportedArgumentError
 from ..tensor import Tensor
 
 SCHEMES = ("he", "xavier", "normal")

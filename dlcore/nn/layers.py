@@ -17,8 +17,8 @@ import numpy as np
 from .. import functional as F
 from ..backend import default_device, default_dtype, to_device
 from ..backend import device as as_device
-from ..errors import RangeError, ShapeError, shape_str
-from ..functional.args import UnsupportedArgumentError, dim_index, flag, positive_int, probability
+from ..errors import RangeError, ShapeError, UnsupportedArgumentError, shape_str
+from ..functional.args import dim_index, flag, positive_int, probability
 from ..tensor import Tensor
 from .activation import ACTIVATIONS, activation_module
 from .containers import Sequential

@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from .. import functional as F
-from ..functional.args import UnsupportedArgumentError, positive_float, probability, real_number
+from ..errors import UnsupportedArgumentError
+from ..functional.args import positive_float, probability, real_number
 from ..functional.loss import check_reduction
 from ..tensor import Tensor, as_tensor
 from .module import Module
