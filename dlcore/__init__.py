@@ -65,7 +65,16 @@ from .dtypes import (
     short,
     uint8,
 )
-from .errors import CheckpointError, DeviceError, DlcoreError, DTypeError, NonFiniteLossError, RangeError, ShapeError
+from .errors import (
+    CheckpointError,
+    DeviceError,
+    DlcoreError,
+    DTypeError,
+    NonFiniteLossError,
+    RangeError,
+    ShapeError,
+    UnsupportedArgumentError,
+)
 from .functions import (
     abs,
     allclose,
@@ -153,6 +162,7 @@ __all__ = [
     "bfloat16", "bool", "cdouble", "cfloat", "complex64", "complex128", "double", "float", "float16", "float32",
     "float64", "half", "int", "int8", "int16", "int32", "int64", "long", "short", "uint8",
     "CheckpointError", "DeviceError", "DlcoreError", "DTypeError", "NonFiniteLossError", "RangeError", "ShapeError",
+    "UnsupportedArgumentError",
     "abs", "allclose", "amax", "amin", "argmax", "argmin", "cat", "chunk", "clamp", "clip", "clone", "concat",
     "concatenate", "cos", "cumsum", "eq", "equal", "exp", "flatten", "gather", "index_select", "is_tensor",
     "isfinite", "isinf", "isnan", "log", "log1p", "log_softmax", "logical_and", "logical_not", "logical_or",
