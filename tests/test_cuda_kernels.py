@@ -284,32 +284,28 @@ def test_max_pool2d(cp, xs, kernel, stride, padding, dtype):
     assert_close(dx, dx_ref, dtype, "max_pool2d backward")
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_max_pool2d_nan_wins_at_its_last_nan(cp, dtype):
-    """Windows with several NaNs: the output is NaN and the index is the last NaN (PyTorch's rule)."""
-    x64 = _rand((2, 2, 6, 6), 26)
-    x64[np.random.default_rng(27).random(x64.shape) < 0.25] = np.nan
-    x, x64 = _on_gpu(cp, x64, dtype)
-    for kernel, stride, padding in (((2, 2), (2, 2), (0, 0)), ((3, 3), (1, 1), (1, 1))):
-        y, argmax = pool.max_pool2d_forward(x, kernel, stride, padding)
-        gy, gy64 = _on_gpu(cp, _rand(y.shape, 28), dtype)
-        y_ref, arg_ref, dx_ref = _max_pool_ref(x64, kernel, stride, padding, gy64)
-        np.testing.assert_array_equal(argmax.get(), arg_ref)
-        np.testing.assert_array_equal(np.isnan(y.get()), np.isnan(y_ref))
-        assert_close(pool.max_pool2d_backward(gy, argmax, x.shape, kernel, stride, padding), dx_ref, dtype, "NaN")
+def _ties(shape):
+    return np.random.default_rng(24).integers(1, 3, size=shape).astype(np.float64)  # many ties, no zeros
+
+
+def _nans(shape):
+    x = _rand(shape, 26)
+    x[np.random.default_rng(27).random(shape) < 0.25] = np.nan  # windows with none, one and several NaNs
+    return x
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_max_pool2d_ties_pick_the_first_tap(cp, dtype):
-    rng = np.random.default_rng(24)
-    x64 = rng.integers(1, 3, size=(2, 2, 6, 6)).astype(np.float64)  # many ties, no zeros
-    x, x64 = _on_gpu(cp, x64, dtype)
+@pytest.mark.parametrize("make", [_ties, _nans], ids=["ties-pick-the-first-tap", "nan-wins-at-its-last-nan"])
+def test_max_pool2d_winner_rules(cp, dtype, make):
+    """PyTorch's winner: ties keep the first tap (row-major); a NaN wins, the last NaN of the window."""
+    x, x64 = _on_gpu(cp, make((2, 2, 6, 6)), dtype)
     for kernel, stride, padding in (((2, 2), (2, 2), (0, 0)), ((3, 3), (1, 1), (1, 1))):
         y, argmax = pool.max_pool2d_forward(x, kernel, stride, padding)
         gy, gy64 = _on_gpu(cp, _rand(y.shape, 25), dtype)
         y_ref, arg_ref, dx_ref = _max_pool_ref(x64, kernel, stride, padding, gy64)
         np.testing.assert_array_equal(argmax.get(), arg_ref)
-        assert_close(pool.max_pool2d_backward(gy, argmax, x.shape, kernel, stride, padding), dx_ref, dtype, "ties")
+        np.testing.assert_array_equal(np.isnan(y.get()), np.isnan(y_ref))
+        assert_close(pool.max_pool2d_backward(gy, argmax, x.shape, kernel, stride, padding), dx_ref, dtype, make.__name__)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
