@@ -1,4 +1,5 @@
-"""Pooling layers (NCHW), wrapping :mod:`dlcore.functional.pool`, with PyTorch's arguments.
+"""Pooling layers (NCHW), wrapping :mod:`dlcore.functional.pool` and
+:mod:`dlcore.functional.adaptive_pool`, with PyTorch's arguments.
 
     >>> import dlcore, dlcore.nn as nn
     >>> nn.MaxPool2d(2)(dlcore.zeros(8, 16, 28, 28)).shape
@@ -11,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..functional.pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
+from ..functional.adaptive_pool import adaptive_avg_pool2d, adaptive_max_pool2d
+from ..functional.pool import avg_pool2d, max_pool2d
 from ..functional.window import pair
 from ..tensor import Tensor
 from .module import Module
