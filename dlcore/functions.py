@@ -77,6 +77,10 @@ var           dlcore.var(dlcore.tensor([1.0, 3.0]), correction=0).item()  ->  1.
 prod          dlcore.prod(dlcore.tensor([[1.0, -2.0], [3.0, 4.0]])).item()  ->  -24.0
 norm          dlcore.norm(dlcore.tensor([3.0, 4.0])).item()  ->  5.0
 logsumexp     dlcore.logsumexp(dlcore.tensor([0.0, 0.0]), dim=0).item()  ->  0.6931471824645996
+sort          dlcore.sort(dlcore.tensor([3.0, 1.0, 2.0])).indices.tolist()  ->  [1, 2, 0]
+argsort       dlcore.argsort(dlcore.tensor([3.0, 1.0, 2.0]), descending=True).tolist()  ->  [0, 2, 1]
+msort         dlcore.msort(dlcore.tensor([[2.0], [1.0]])).tolist()  ->  [[1.0], [2.0]]
+topk          dlcore.topk(dlcore.tensor([3.0, 1.0, 2.0]), 2).values.tolist()  ->  [3.0, 2.0]
 cumsum        dlcore.cumsum(dlcore.tensor([1, 2, 3]), dim=0).tolist()  ->  [1, 3, 6]
 isnan         dlcore.isnan(dlcore.tensor([1.0, float('nan')])).tolist()  ->  [False, True]
 isfinite      dlcore.isfinite(dlcore.tensor([1.0, float('inf')])).tolist()  ->  [True, False]

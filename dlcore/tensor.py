@@ -26,6 +26,7 @@ from .errors import DeviceError, DTypeError, ShapeError
 from .ops_shape import GetItem, torch_index
 from .tensor_inplace import InPlaceMethods
 from .tensor_methods import TensorMethods, _shape_arg
+from .tensor_sort import SortMethods
 
 
 def _arithmetic(op: str, reflected: bool = False, floating: bool = False):
@@ -55,7 +56,7 @@ def _elementwise(name: str, logical: bool = False):
     return method
 
 
-class Tensor(InPlaceMethods, TensorMethods):
+class Tensor(InPlaceMethods, TensorMethods, SortMethods):
     """An n-dimensional array on a device, with an optional gradient.
 
     Build one with :func:`dlcore.tensor`; ``Tensor(array)`` wraps a raw array without copying.
