@@ -19,18 +19,29 @@ settings.load_profile("dlcore")
 DEVICES = ["cpu", "cuda"]
 
 
-@pytest.fixture(params=DEVICES)
-def device(request, monkeypatch) -> str:
-    """"cpu", or "cuda": a real GPU when CuPy sees one, else the CPU kernel emulator
-    (DLCORE_CUDA_EMULATE=1 for this test; skipped cleanly when g++ is missing). On "cuda" every
-    kernel output buffer starts NaN-poisoned (loader.POISON_OUTPUTS)."""
-    if request.param == "cuda":
+def use_device(name: str, monkeypatch) -> str:
+    """The one place a test gets its device: "cpu", or "cuda": a real GPU when CuPy sees one, else
+    the CPU kernel emulator (DLCORE_CUDA_EMULATE=1 for this test; skipped cleanly when g++ is
+    missing). On "cuda" every kernel output buffer starts NaN-poisoned (loader.POISON_OUTPUTS)."""
+    if name == "cuda":
         if not dlcore.cuda.is_available():
             monkeypatch.setenv("DLCORE_CUDA_EMULATE", "1")
             if not dlcore.cuda.is_available():
                 pytest.skip(f"no GPU and no CUDA emulator: {dlcore.cuda.unavailable_reason()}")
         monkeypatch.setattr(dlcore.cuda.loader, "POISON_OUTPUTS", True)
-    return request.param
+    return name
+
+
+@pytest.fixture(params=DEVICES)
+def device(request, monkeypatch) -> str:
+    """Each of DEVICES in turn, provided by :func:`use_device`."""
+    return use_device(request.param, monkeypatch)
+
+
+@pytest.fixture
+def cuda_device(monkeypatch) -> str:
+    """"cuda" as :func:`use_device` provides it, for tests that compare it with the CPU."""
+    return use_device("cuda", monkeypatch)
 
 
 @pytest.fixture(autouse=True)

@@ -92,6 +92,7 @@ def test_info_command_prints_versions_and_devices():
 
 
 def test_two_cupy_builds_make_cuda_unusable_with_a_reason(monkeypatch):
+    monkeypatch.delenv("DLCORE_CUDA_EMULATE", raising=False)  # the real CUDA stack's status, not the emulator's
     monkeypatch.setattr(backend, "installed_cupy_builds", lambda: ["cupy-cuda12x", "cupy-cuda13x"])
     backend.cuda_status.cache_clear()
     try:

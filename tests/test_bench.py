@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dlcore.bench import cli, report, timing
+import dlcore
+from dlcore.bench import cli, report, runner, timing
 
 ROOT = Path(__file__).resolve().parent.parent
 W = ["W1", "W2", "W3", "W4", "W5"]
@@ -114,6 +115,14 @@ def test_bad_arguments(capsys):
     assert cli.main(["--quick", "--workloads", "W9"]) == 2
     assert "unknown workload" in capsys.readouterr().err
     assert cli.main(["--quick", "--device", "tpu"]) == 2
+
+
+def test_the_cuda_emulator_is_never_timed(capsys, monkeypatch):
+    monkeypatch.setenv("DLCORE_CUDA_EMULATE", "1")
+    assert cli._devices(None) == [dlcore.device("cpu")]  # the default list leaves the emulator out
+    assert runner.gpu_info() == []
+    assert cli.main(["--quick", "--device", "cpu,cuda", "--workloads", "W5"]) == 2
+    assert "never timed" in capsys.readouterr().err
 
 
 def test_alternation_order():

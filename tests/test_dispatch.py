@@ -65,7 +65,7 @@ def test_gpu_inputs_run_forward_gpu_and_backward_gpu(fake_gpu):
 
 def test_cpu_inputs_never_reach_the_launchers(fake_gpu):
     acts, sm = fake_gpu
-    x = dlcore.tensor([[-1.0, 2.0]], requires_grad=True)
+    x = dlcore.tensor([[-1.0, 2.0]], requires_grad=True, device="cpu")
     (F.relu(x) + F.softmax(x)).sum().backward()
     assert acts.calls == [] and sm.calls == []
 

@@ -366,11 +366,12 @@ def scenario_fail(rank: int, size: int) -> None:
 
 def scenario_gpu(rank: int, size: int) -> None:
     """On GPUs, with DIST_BACKEND "nccl" (one GPU per rank) or "mpi" (staged through host memory):
-    the collectives, and DDP+SGD equal to one process to 1e-12."""
-    import cupy
-
+    the collectives, and DDP+SGD equal to one process to 1e-12. Under DLCORE_CUDA_EMULATE=1 the
+    ranks share the emulated GPU ("mpi" only)."""
     import dlcore
     import dlcore.distributed as dist
+
+    cupy = dlcore.backend.cupy_module()  # the emulated CuPy under DLCORE_CUDA_EMULATE=1
 
     backend = os.environ["DIST_BACKEND"]
     cupy.cuda.Device(rank % dlcore.cuda.device_count()).use()

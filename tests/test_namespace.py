@@ -42,7 +42,7 @@ def test_dtype_aliases():
     assert dlcore.long is dlcore.int64 and dlcore.int is dlcore.int32
     assert dlcore.zeros(2, dtype=dlcore.long).dtype == np.int64
     assert dlcore.tensor([1, 2]).to(dlcore.float).dtype == dlcore.float32
-    assert dlcore.ones(2).type() == "torch.FloatTensor" and dlcore.ones(2).type(dlcore.long).dtype == np.int64
+    assert dlcore.ones(2, device="cpu").type() == "torch.FloatTensor" and dlcore.ones(2).type(dlcore.long).dtype == np.int64
     assert dlcore.ones(2).type("torch.DoubleTensor").dtype == np.float64
     if dlcore.bfloat16 is not None:
         assert dlcore.ones(2, dtype=dlcore.bfloat16).float().tolist() == [1.0, 1.0]
@@ -166,7 +166,7 @@ def test_dlpack_zero_copy_with_numpy_both_ways():
 
 def test_dlpack_zero_copy_with_torch_both_ways():
     torch = pytest.importorskip("torch")
-    t = dlcore.tensor([1.0, 2.0, 3.0])
+    t = dlcore.tensor([1.0, 2.0, 3.0], device="cpu")  # host memory on both sides
     pt = torch.from_dlpack(t)
     pt[0] = 7.0
     assert t.tolist()[0] == 7.0
@@ -179,14 +179,25 @@ def test_dlpack_zero_copy_with_torch_both_ways():
 
 
 def test_dlpack_refuses_a_tensor_that_requires_grad():
-    w = dlcore.ones(2, requires_grad=True)
+    w = dlcore.ones(2, requires_grad=True, device="cpu")  # np.from_dlpack reads host memory only
     with pytest.raises(dlcore.AutogradError, match="detach"):
         np.from_dlpack(w)
     assert np.from_dlpack(w.detach()).tolist() == [1.0, 1.0]
 
 
 def test_array_protocol():
-    t = dlcore.tensor([[1, 2]])
+    t = dlcore.tensor([[1, 2]], device="cpu")  # np.asarray shares host memory; see the device test below
     assert np.asarray(t).dtype == np.int64 and np.asarray(t).tolist() == [[1, 2]]
     assert np.shares_memory(np.asarray(t), t.array)
     assert not np.shares_memory(np.array(t, copy=True), t.array)
+
+
+def test_array_protocol_and_dlpack_device_on_every_device(device):
+    """A CUDA tensor never becomes a NumPy array implicitly (PyTorch refuses too); an explicit copy
+    works, and ``__dlpack_device__`` names the memory: (1, 0) is kDLCPU, (2, 0) kDLCUDA device 0."""
+    t = dlcore.tensor([[1.0, 2.0]], device=device)
+    assert t.__dlpack_device__() == ((1, 0) if device == "cpu" else (2, 0))
+    assert np.array(t, copy=True).tolist() == [[1.0, 2.0]]
+    if device == "cuda":
+        with pytest.raises(dlcore.DeviceError, match=r"\.cpu\(\)"):
+            np.asarray(t)

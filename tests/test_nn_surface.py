@@ -48,8 +48,8 @@ def test_losses_gradcheck_for_input_and_target(reduction):
     gradcheck(lambda a, b: F.smooth_l1_loss(a, b, beta=0.8, **kw), x, y)
     gradcheck(lambda a, b: F.huber_loss(a, b, delta=0.6, **kw), x, y)
     gradcheck(lambda a, b: F.binary_cross_entropy(a, b, **kw), probs(3, 4), probs(3, 4))
-    gradcheck(lambda a, b: F.binary_cross_entropy_with_logits(a, b, pos_weight=dlcore.tensor(np.arange(1.0, 5.0)),
-                                                              **kw), x, probs(3, 4))
+    pw = dlcore.tensor(np.arange(1.0, 5.0), device="cpu")  # gradcheck runs on cpu
+    gradcheck(lambda a, b: F.binary_cross_entropy_with_logits(a, b, pos_weight=pw, **kw), x, probs(3, 4))
     gradcheck(lambda a, b: F.kl_div(a, b, **kw), np.log(probs(3, 4)), probs(3, 4))
     gradcheck(lambda a, b: F.kl_div(a, b, log_target=True, **kw), np.log(probs(3, 4)), np.log(probs(3, 4)))
 
@@ -58,7 +58,7 @@ def test_losses_gradcheck_for_input_and_target(reduction):
                                 {"weight": np.array([1.0, 2.0, 0.5]), "label_smoothing": 0.1, "ignore_index": 1}],
                          ids=["plain", "smooth", "ignore", "weight", "all"])
 def test_cross_entropy_and_nll_options_gradcheck(kw):
-    kw = {k: dlcore.tensor(v) if k == "weight" else v for k, v in kw.items()}
+    kw = {k: dlcore.tensor(v, device="cpu") if k == "weight" else v for k, v in kw.items()}  # gradcheck runs on cpu
     t = np.array([0, 1, 2, 1, 0])
     gradcheck(lambda z, tt: F.cross_entropy(z, tt, **kw), randn(5, 3), t, check=(0,))
     gradcheck(lambda z, tt: F.cross_entropy(z, tt, **kw), randn(2, 3, 2, 2), np.array([[[0, 1], [2, 0]], [[1, 1], [0, 2]]]),

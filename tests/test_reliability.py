@@ -180,7 +180,7 @@ def test_mixing_devices_in_an_op_is_a_device_error(fake_gpu):
 
 def test_cpu_layer_fed_a_gpu_tensor_names_the_layer(fake_gpu):
     with pytest.raises(DeviceError) as info:
-        nn.Linear(3, 2)(fake_gpu(4, 3))
+        nn.Linear(3, 2, device="cpu")(fake_gpu(4, 3))
     assert str(info.value) == ("Linear(3→2) has its weights on cpu but got input on cuda:0: move the input with "
                                "x.to('cpu') or the model with model.to('cuda:0')")
 
@@ -195,6 +195,7 @@ def test_dlcore_device_cuda_without_a_usable_gpu_is_a_clear_error(monkeypatch):
 
 @pytest.mark.skipif(not dlcore.cuda.is_available(), reason="needs a GPU")
 def test_real_gpu_mixing_is_a_device_error(monkeypatch):
+    monkeypatch.setenv("DLCORE_DEVICE", "cpu")
     model, conv = nn.Linear(3, 2), Conv2d(1, 2, 3)  # built on the CPU
     monkeypatch.setenv("DLCORE_DEVICE", "cuda")
     x = dlcore.ones(4, 3)  # made on the GPU by DLCORE_DEVICE

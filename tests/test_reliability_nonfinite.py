@@ -38,6 +38,12 @@ def assert_same(a, b):
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
+def device_data(X):
+    """X as a Tensor on the default device: fit trains on this very memory (no copy), so a callback
+    that poisons it in place reaches the run under DLCORE_DEVICE=cuda too (a NumPy X is copied once)."""
+    return dlcore.tensor(X)
+
+
 def batch_of_row(X, y, row, batch_size, seed, epoch_index):
     """Which 1-based batch of that epoch holds ``row``, from the public DataLoader."""
     marker = X.copy()
@@ -80,10 +86,11 @@ def test_inf_input_with_finite_loss_is_caught_at_its_own_batch_naming_the_gradie
     row = 5
     model = tanh_net()
     opt = dlcore.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    snap = Snapshot(lambda run, epoch: X.__setitem__((row, 0), np.inf) if epoch == 1 else None)
+    Xd = device_data(X)
+    snap = Snapshot(lambda run, epoch: Xd.__setitem__((row, 0), float("inf")) if epoch == 1 else None)
     path = tmp_path / "last.npz"
     with pytest.raises(NonFiniteLossError) as info:
-        fit(model, F.cross_entropy, opt, (X, y), epochs=3, batch_size=8, seed=2, progress=False,
+        fit(model, F.cross_entropy, opt, (Xd, y), epochs=3, batch_size=8, seed=2, progress=False,
             callbacks=[snap, ModelCheckpoint(path)])
     batch, count = batch_of_row(X, y, row, 8, seed=2, epoch_index=1)
     message = str(info.value)
@@ -149,11 +156,11 @@ class RunningMax(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.register_buffer("running_max", np.zeros((), np.float32))
+        self.register_buffer("running_max", dlcore.zeros(()))  # on the default device, as torch.zeros
 
     def forward(self, x):
         if self.training:
-            self.running_max.array[...] = np.maximum(self.running_max.array, x.array.max())
+            self.running_max.array[...] = self.running_max.xp.maximum(self.running_max.array, x.array.max())
         return x
 
 
@@ -216,7 +223,7 @@ class Poison(Callback):
     def on_epoch_end(self, run, epoch, logs):
         if epoch == 1:
             self.after_epoch_1 = weights(run.model)
-            self.X[self.rows] = np.nan
+            self.X[self.rows] = float("nan")
 
 
 def batch_with_nan(X, y, batch_size, seed, epoch_index):
@@ -232,12 +239,13 @@ def test_nan_in_epoch_2_stops_naming_epoch_and_batch_and_keeps_the_epoch_1_check
     X, y = blobs(40)
     dlcore.manual_seed(0)
     model = mlp()
-    poison = Poison(X, [17])
+    Xd = device_data(X)
+    poison = Poison(Xd, [17])
     path = tmp_path / "last.npz"
     with pytest.raises(NonFiniteLossError) as info:
-        fit(model, F.cross_entropy, dlcore.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), (X, y), epochs=4,
+        fit(model, F.cross_entropy, dlcore.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), (Xd, y), epochs=4,
             batch_size=8, progress=False, seed=3, callbacks=[ModelCheckpoint(path), poison])
-    batch, count = batch_with_nan(X, y, batch_size=8, seed=3, epoch_index=1)  # X now holds the NaN row
+    batch, count = batch_with_nan(Xd.numpy(), y, batch_size=8, seed=3, epoch_index=1)  # Xd now holds the NaN row
     assert f"the loss is nan at epoch 2, batch {batch} of {count}" in str(info.value)
     assert [p.name for p in tmp_path.iterdir()] == ["last.npz"]  # no temp file, no epoch-2 checkpoint
     ckpt = dlcore.load(path)
@@ -262,8 +270,9 @@ def test_nan_batches_can_be_skipped_and_the_weights_stay_finite(caplog):
     dlcore.manual_seed(0)
     model = mlp()
     CountingSGD.steps = 0
-    h = fit(model, F.cross_entropy, CountingSGD(model.parameters(), lr=0.1, momentum=0.9), (X, y), epochs=3,
-            batch_size=8, progress=False, seed=3, on_nonfinite="skip", callbacks=[Poison(X, [3, 4])])
+    Xd = device_data(X)
+    h = fit(model, F.cross_entropy, CountingSGD(model.parameters(), lr=0.1, momentum=0.9), (Xd, y), epochs=3,
+            batch_size=8, progress=False, seed=3, on_nonfinite="skip", callbacks=[Poison(Xd, [3, 4])])
     assert 5 + 2 * 3 <= CountingSGD.steps <= 5 + 2 * 4  # rows 3 and 4 spoil one or two of 5 batches
     assert all(np.isfinite(v).all() for v in weights(model).values())
     assert np.isfinite(h["loss"]).all()
@@ -272,9 +281,10 @@ def test_nan_batches_can_be_skipped_and_the_weights_stay_finite(caplog):
 def test_skip_gives_up_when_every_batch_is_nan():
     X, y = blobs(16)
     model = mlp()
+    Xd = device_data(X)
     with pytest.raises(NonFiniteLossError, match="every batch of epoch 2 .*had a non-finite loss"):
-        fit(model, F.cross_entropy, dlcore.optim.SGD(model.parameters(), lr=0.1), (X, y), epochs=3, batch_size=8,
-            progress=False, on_nonfinite="skip", callbacks=[Poison(X, slice(None))])
+        fit(model, F.cross_entropy, dlcore.optim.SGD(model.parameters(), lr=0.1), (Xd, y), epochs=3, batch_size=8,
+            progress=False, on_nonfinite="skip", callbacks=[Poison(Xd, slice(None))])
 
 
 def test_empty_datasets_are_refused_by_fit():

@@ -298,11 +298,12 @@ def test_python_conversions():
 
 
 def test_numpy_asarray_gives_the_numeric_array():
-    t = dlcore.tensor([[1.0, 2.0]], requires_grad=True)
+    host = {"device": "cpu"}  # implicit conversion is for host tensors (tests/test_namespace.py has cuda's refusal)
+    t = dlcore.tensor([[1.0, 2.0]], requires_grad=True, **host)
     a = np.asarray(t)
     assert a.dtype == np.float32 and a.tolist() == [[1.0, 2.0]]
-    assert np.asarray(dlcore.tensor([1, 2]), dtype=np.float64).dtype == np.float64
-    assert np.array([dlcore.tensor(1.0), dlcore.tensor(2.0)]).dtype == np.float32
+    assert np.asarray(dlcore.tensor([1, 2], **host), dtype=np.float64).dtype == np.float64
+    assert np.array([dlcore.tensor(1.0, **host), dlcore.tensor(2.0, **host)]).dtype == np.float32
 
 
 def test_nested_list_and_mask_indexing_backward():

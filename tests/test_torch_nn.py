@@ -14,6 +14,7 @@ from hypothesis import given, settings
 import dlcore
 import dlcore.functional as F
 import dlcore.nn as nn
+from dlcore.backend import to_device
 from dlcore.errors import ShapeError
 
 torch = pytest.importorskip("torch")
@@ -238,7 +239,7 @@ def test_kl_div_matches_torch(reduction, log_target):
 def _copy_params(ours, theirs):
     for (name, p), (tname, q) in zip(ours.named_parameters(), theirs.named_parameters()):
         assert name == tname
-        p.array = q.detach().numpy().copy()
+        p.array = to_device(q.detach().numpy().copy(), p.device)  # stays on the model's device
 
 
 def test_linear_and_layer_norm_match_torch():
@@ -249,7 +250,7 @@ def test_linear_and_layer_norm_match_torch():
         ln, tln = nn.LayerNorm(shape, dtype=np.float64), torch.nn.LayerNorm(shape, dtype=torch.float64)
         for p, q in zip(ln.parameters(), tln.parameters()):
             q.data = torch.tensor(randn(*shape))
-            p.array = q.detach().numpy().copy()
+            p.array = to_device(q.detach().numpy().copy(), p.device)
         x = randn(3, 2, 5)
         compare(lambda a: ln(a), lambda a: tln(a), x)
         compare(lambda a, w, b: F.layer_norm(a, shape, w, b, eps=1e-3),

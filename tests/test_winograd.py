@@ -13,6 +13,7 @@ from dlcore.functional.winograd import tile_size, transforms
 from tests.gradcheck import gradcheck
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("cpu_only")  # Winograd is a CPU algorithm (cpu.CPU_ALGORITHMS): run on the CPU under DLCORE_DEVICE=cuda too
 
 
 def _torch_conv(x, w, b, pad4, g):

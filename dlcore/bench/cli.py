@@ -71,16 +71,20 @@ def _workloads(text: str | None, quick: bool) -> list[str]:
 
 
 def _devices(text: str | None) -> list:
-    from dlcore.backend import cuda_device_count, cuda_is_available
+    from dlcore.backend import cuda_device_count, cuda_emulated, cuda_is_available
     from dlcore.backend import device as parse_device
+    from dlcore.errors import DeviceError
 
     if text is None:
-        gpus = cuda_device_count() if cuda_is_available() else 0
+        gpus = cuda_device_count() if cuda_is_available() and not cuda_emulated() else 0
         return [parse_device("cpu")] + [parse_device(f"cuda:{i}") for i in range(gpus)]
     devs = []
     for part in text.split(","):
         if part.strip():
             d = parse_device(part.strip())   # raises DeviceError with the reason CUDA is unusable
+            if d.type == "cuda" and cuda_emulated():
+                raise DeviceError(f"--device {part.strip()}: DLCORE_CUDA_EMULATE=1 makes 'cuda' the CPU emulator, "
+                                  "which is never timed; unset it to benchmark a real GPU")
             if d not in devs:
                 devs.append(d)
     return devs

@@ -69,9 +69,10 @@ def cpu_model() -> str:
 
 
 def gpu_info() -> list[dict]:
-    from dlcore.backend import cuda_is_available
+    """The real GPUs (none under DLCORE_CUDA_EMULATE=1: the emulator is not a GPU and is never timed)."""
+    from dlcore.backend import cuda_emulated, cuda_is_available
 
-    if not cuda_is_available():
+    if cuda_emulated() or not cuda_is_available():
         return []
     import cupy
 

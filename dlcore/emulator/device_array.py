@@ -150,6 +150,15 @@ class ndarray:
         """Copy a host array into this one (CuPy's host-to-device transfer)."""
         self._host[...] = np.asarray(arr)
 
+    def __dlpack_device__(self) -> tuple[int, int]:
+        """``(2, 0)``: kDLCUDA, device 0, as CuPy reports for device memory."""
+        return (2, 0)
+
+    def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
+        """CuPy hands out a CUDA capsule here; the emulator has no device memory to share, so it refuses."""
+        raise BufferError("an emulated CUDA array cannot be exported through DLPack (its consumer would need real "
+                          "device memory): use .get() for a host copy")
+
     # ------------------------------------------------------------------ NumPy protocols
     def __array__(self, *args: Any, **kwargs: Any) -> np.ndarray:
         raise DeviceMixError("an emulated CUDA array cannot become a NumPy array implicitly (as with CuPy): "

@@ -15,7 +15,7 @@ import math
 import numbers
 from typing import Any
 
-from ..errors import DTypeError, RangeError
+from ..errors import DeviceError, DTypeError, RangeError
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -89,3 +89,12 @@ def dim_index(owner: str, name: str, value: Any, ndim: int, context: str | None 
         context = f"for a {ndim}-d input" if context is None else context
         raise RangeError(f"{owner} expected {name} in [{-span}, {span - 1}] {context}, got {value}")
     return int(value) % span
+
+
+def same_device(owner: str, name: str, value: Any, like: Any) -> Any:
+    """``value`` (a Tensor) when it is on ``like``'s device, else a DeviceError naming ``name``
+    (PyTorch refuses a loss ``weight`` on another device than the input too)."""
+    if value.device != like.device:
+        raise DeviceError(f"{owner} expected {name} on the input's device {like.device}, got it on {value.device}: "
+                          f"move it with {name}.to({str(like.device)!r})")
+    return value

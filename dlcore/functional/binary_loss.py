@@ -19,6 +19,7 @@ from ..backend import get_array_module
 from ..errors import RangeError, ShapeError, UnsupportedArgumentError, shape_str
 from ..tensor import Tensor, as_tensor
 from .activation import stable_sigmoid
+from .args import same_device
 from .loss import _check_float, _no_legacy, _reduce, _softplus, loss_pair
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits"]
@@ -51,7 +52,7 @@ class BinaryCrossEntropy(Function):
 def _weighted(op: str, per_item: Tensor, weight: Any) -> Tensor:
     if weight is None:
         return per_item
-    w = as_tensor(weight)
+    w = same_device(op, "weight", as_tensor(weight), per_item)
     if not _broadcasts_to(w.shape, per_item.shape):
         raise ShapeError(f"{op} expected a weight broadcastable to {shape_str(per_item.shape)}, got {shape_str(w.shape)}")
     if w.dtype.kind in "fiub" and w.dtype != per_item.dtype:  # the loss keeps the input's dtype, as PyTorch
@@ -121,7 +122,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
     input, target = loss_pair(op, input, target, reduction)
     pw = None
     if pos_weight is not None:
-        pos_weight = as_tensor(pos_weight)
+        pos_weight = same_device(op, "pos_weight", as_tensor(pos_weight), input)
         if not _broadcasts_to(pos_weight.shape, input.shape):
             raise ShapeError(f"{op} expected pos_weight broadcastable to {shape_str(input.shape)}, "
                              f"got {shape_str(pos_weight.shape)}")

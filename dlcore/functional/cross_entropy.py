@@ -20,7 +20,7 @@ from ..errors import DTypeError, RangeError, ShapeError, shape_str
 from ..ops_shape import Permute
 from ..tensor import Tensor, as_tensor
 from .activation import log_softmax_array
-from .args import probability
+from .args import probability, same_device
 from .loss import CrossEntropy, _no_legacy, check_reduction
 
 __all__ = ["cross_entropy", "nll_loss"]
@@ -88,7 +88,7 @@ def _class_targets(op: str, target: Tensor, input_shape: tuple, item_shape: tupl
 def _class_weight(op: str, weight: Any, classes: int, like: Tensor) -> Any:
     if weight is None:
         return None
-    w = as_tensor(weight)
+    w = same_device(op, "weight", as_tensor(weight), like)
     if w.shape != (classes,):
         raise ShapeError(f"{op} expected weight of shape ({classes},), got {shape_str(w.shape)}")
     return w.array.astype(like.dtype, copy=False)

@@ -1,7 +1,7 @@
 """The CIFAR-10 tutorial's training loop (torch.max(outputs.data, 1), (predicted == labels).sum().item(),
 x.view(-1, 16 * 5 * 5)) with its small CNN, on synthetic 32x32 images so nothing is downloaded.
 
-    python examples/pytorch_style/classifier_loop.py [--backend torch] [--epochs 2]
+    python examples/pytorch_style/classifier_loop.py [--backend torch] [--epochs 2] [--device cuda]
 """
 
 import argparse
@@ -12,6 +12,7 @@ p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--backend", default="dlcore")
 p.add_argument("--epochs", type=int, default=2)
 p.add_argument("--samples", type=int, default=256)
+p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
 args = p.parse_args()
 torch, nn, F, optim, data = load(args.backend)
 
@@ -44,13 +45,15 @@ for k in range(4):  # each class brightens one quadrant: learnable, but not triv
     images[:, :, r * 16:(r + 1) * 16, c * 16:(c + 1) * 16] += rows * 1.0
 trainloader = data.DataLoader(data.TensorDataset(images, labels_all), batch_size=16, shuffle=True)
 
-net = Net()
+device = torch.device(args.device)
+net = Net().to(device)  # the tutorial's "Training on GPU" step
 criterion = nn.CrossEntropyLoss()
 optimizer = optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
 
 for epoch in range(args.epochs):
     running_loss = 0.0
     for i, (inputs, labels) in enumerate(trainloader, 0):
+        inputs, labels = inputs.to(device), labels.to(device)
         optimizer.zero_grad()
         outputs = net(inputs)
         loss = criterion(outputs, labels)
@@ -63,6 +66,7 @@ correct = 0
 total = 0
 with torch.no_grad():
     for inputs, labels in trainloader:
+        inputs, labels = inputs.to(device), labels.to(device)
         outputs = net(inputs)
         _, predicted = torch.max(outputs.data, 1)
         total += labels.size(0)

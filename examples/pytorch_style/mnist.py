@@ -3,7 +3,7 @@ test loop's `output.argmax(dim=1, keepdim=True)` / `pred.eq(target.view_as(pred)
 The IDX files are read with dlcore.datasets.mnist (from --data, $DLCORE_DATA or ../shared/data/mnist);
 nothing is downloaded.
 
-    python examples/pytorch_style/mnist.py [--backend torch] [--epochs 1] [--limit 6000]
+    python examples/pytorch_style/mnist.py [--backend torch] [--epochs 1] [--limit 6000] [--device cuda]
 """
 
 import argparse
@@ -21,6 +21,7 @@ p.add_argument("--limit", type=int, default=6000, help="train and test on the fi
 p.add_argument("--batch-size", type=int, default=64)
 p.add_argument("--lr", type=float, default=1.0)
 p.add_argument("--gamma", type=float, default=0.7)
+p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
 args = p.parse_args()
 HERE = os.path.dirname(os.path.abspath(__file__))
 torch, nn, F, optim, data = load(args.backend)
@@ -51,9 +52,10 @@ class Net(nn.Module):
         return F.log_softmax(x, dim=1)
 
 
-def train(model, train_loader, optimizer, epoch):
+def train(model, device, train_loader, optimizer, epoch):
     model.train()
     for batch_idx, (data_, target) in enumerate(train_loader):
+        data_, target = data_.to(device), target.to(device)
         optimizer.zero_grad()
         output = model(data_)
         loss = F.nll_loss(output, target)
@@ -63,12 +65,13 @@ def train(model, train_loader, optimizer, epoch):
             print(f"Train Epoch: {epoch} [{batch_idx * len(data_)}/{len(train_loader.dataset)}]\tLoss: {loss.item():.6f}")
 
 
-def test(model, test_loader):
+def test(model, device, test_loader):
     model.eval()
     test_loss = 0
     correct = 0
     with torch.no_grad():
         for data_, target in test_loader:
+            data_, target = data_.to(device), target.to(device)
             output = model(data_)
             test_loss += F.nll_loss(output, target, reduction="sum").item()
             pred = output.argmax(dim=1, keepdim=True)
@@ -88,11 +91,12 @@ def tensors(split):
 torch.manual_seed(1)
 train_loader = data.DataLoader(tensors("train"), batch_size=args.batch_size, shuffle=True)
 test_loader = data.DataLoader(tensors("test"), batch_size=1000)
-model = Net()
+device = torch.device(args.device)
+model = Net().to(device)
 optimizer = optim.Adadelta(model.parameters(), lr=args.lr)
 scheduler = optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=args.gamma)
 for epoch in range(1, args.epochs + 1):
-    train(model, train_loader, optimizer, epoch)
-    accuracy = test(model, test_loader)
+    train(model, device, train_loader, optimizer, epoch)
+    accuracy = test(model, device, test_loader)
     scheduler.step()
 print(f"result: {accuracy:.4f}")

@@ -1,7 +1,7 @@
 """A model built from nn.ModuleList (PyTorch's "dynamic net" idea, fixed depth), trained on scikit-learn's
 digits with nn.CrossEntropyLoss and optim.SGD through a DataLoader.
 
-    python examples/pytorch_style/module_list.py [--backend torch] [--epochs 5]
+    python examples/pytorch_style/module_list.py [--backend torch] [--epochs 5] [--device cuda]
 """
 
 import argparse
@@ -14,6 +14,7 @@ p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--backend", default="dlcore")
 p.add_argument("--epochs", type=int, default=5)
 p.add_argument("--limit", type=int, default=0, help="train on the first N samples only")
+p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
 args = p.parse_args()
 torch, nn, F, optim, data = load(args.backend)
 
@@ -41,13 +42,15 @@ train = data.TensorDataset(X[:n_train], y[:n_train])
 loader = data.DataLoader(train, batch_size=32, shuffle=True)
 
 torch.manual_seed(0)
-model = StackedNet([64, 64, 32, 10])
+device = torch.device(args.device)
+model = StackedNet([64, 64, 32, 10]).to(device)
 criterion = nn.CrossEntropyLoss()
 optimizer = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
 
 for epoch in range(args.epochs):
     total = 0.0
     for inputs, targets in loader:
+        inputs, targets = inputs.to(device), targets.to(device)
         optimizer.zero_grad()
         loss = criterion(model(inputs), targets)
         loss.backward()
@@ -57,6 +60,6 @@ for epoch in range(args.epochs):
 
 model.eval()
 with torch.no_grad():
-    pred = model(X[n_train:]).argmax(dim=1)
-    accuracy = pred.eq(y[n_train:]).sum().item() / len(pred)
+    pred = model(X[n_train:].to(device)).argmax(dim=1)
+    accuracy = pred.eq(y[n_train:].to(device)).sum().item() / len(pred)
 print(f"result: {accuracy:.4f}")

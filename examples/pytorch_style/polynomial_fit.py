@@ -2,7 +2,7 @@
 with examples", the autograd step): tensors with requires_grad, loss.backward(), and updates under
 no_grad with `w -= lr * w.grad; w.grad = None`.
 
-    python examples/pytorch_style/polynomial_fit.py [--backend torch] [--steps 2000]
+    python examples/pytorch_style/polynomial_fit.py [--backend torch] [--steps 2000] [--device cuda]
 """
 
 import argparse
@@ -13,18 +13,20 @@ from _backend import load
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--backend", default="dlcore")
 p.add_argument("--steps", type=int, default=2000)
+p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
 args = p.parse_args()
 torch, nn, F, optim, data = load(args.backend)
 
 dtype = torch.float
+device = torch.device(args.device)
 torch.manual_seed(0)
-x = torch.linspace(-math.pi, math.pi, 2000, dtype=dtype)
+x = torch.linspace(-math.pi, math.pi, 2000, device=device, dtype=dtype)
 y = torch.sin(x)
 
-a = torch.randn((), dtype=dtype, requires_grad=True)
-b = torch.randn((), dtype=dtype, requires_grad=True)
-c = torch.randn((), dtype=dtype, requires_grad=True)
-d = torch.randn((), dtype=dtype, requires_grad=True)
+a = torch.randn((), device=device, dtype=dtype, requires_grad=True)
+b = torch.randn((), device=device, dtype=dtype, requires_grad=True)
+c = torch.randn((), device=device, dtype=dtype, requires_grad=True)
+d = torch.randn((), device=device, dtype=dtype, requires_grad=True)
 
 learning_rate = 1e-6
 for t in range(args.steps):
