@@ -33,14 +33,16 @@ from .safetensors_io import SAFETENSORS_SUFFIX, flat_arrays, read_safetensors, w
 from .tensor import Tensor
 
 FORMAT = "dlcore-checkpoint"
-VERSION = 1
+VERSION = 2  # 2 marks saved Tensors (they load back as Tensors); version 1 files still load
+READABLE = (1, 2)
 _META = "__dlcore__"
 _REF = "__ndarray__"
+_TENSOR = "tensor"
 
 
 def _encode(obj: Any, arrays: dict, where: str) -> Any:
-    if isinstance(obj, Tensor):
-        obj = obj.array
+    if isinstance(obj, Tensor):  # stored as its array, marked so that it loads back as a Tensor
+        return {**_encode(obj.array, arrays, where), _TENSOR: True}
     if isinstance(obj, np.ndarray) or is_gpu_array(obj):
         arr = to_numpy(obj)
         if arr.dtype.hasobject:
@@ -78,11 +80,12 @@ def _decode(obj: Any, archive: Archive, path: str, depth: int, seen: set) -> Any
         raise CheckpointError(f"load: {path} is damaged: its structure is nested deeper than {MAX_DEPTH} levels")
     if isinstance(obj, dict):
         if _REF in obj:
-            key = obj[_REF]
-            if len(obj) != 1 or not isinstance(key, str) or key in seen:
+            key, tensor = obj[_REF], obj.get(_TENSOR, False)
+            if set(obj) - {_REF, _TENSOR} or tensor is not True and tensor is not False or not isinstance(key, str) \
+                    or key in seen:
                 raise CheckpointError(f"load: {path} is damaged: bad or repeated array reference {obj!r:.80}")
             seen.add(key)
-            return archive.array(key)
+            return Tensor(archive.array(key)) if tensor else archive.array(key)
         return {k: _decode(v, archive, path, depth + 1, seen) for k, v in obj.items()}
     if isinstance(obj, list):
         return [_decode(v, archive, path, depth + 1, seen) for v in obj]
@@ -171,9 +174,9 @@ def _load_npz(path: str) -> Any:
                                           "without a tree")
                 if meta.get("format") != FORMAT:
                     raise CheckpointError(f"load: {path} has format {meta.get('format')!r}, expected {FORMAT!r}")
-                if meta.get("version") != VERSION:
+                if meta.get("version") not in READABLE:
                     raise CheckpointError(f"load: {path} has format version {meta.get('version')!r:.40}, "
-                                          f"this dlcore reads version {VERSION}")
+                                          f"this dlcore reads versions {', '.join(map(str, READABLE))}")
                 return _decode(meta["tree"], archive, path, 0, set())
         except CheckpointError:
             raise
@@ -186,14 +189,17 @@ def _moved(obj: Any, dev: Device) -> Any:
         return {k: _moved(v, dev) for k, v in obj.items()}
     if isinstance(obj, list):
         return [_moved(v, dev) for v in obj]
+    if isinstance(obj, Tensor):
+        return obj.to(dev)
     return to_device(obj, dev) if isinstance(obj, np.ndarray) else obj
 
 
 def load(path: "str | os.PathLike", map_location: "str | Device | None" = None, weights_only: bool = True) -> Any:
     """Read a file written by :func:`save` (``.npz``) or any ``.safetensors`` file.
 
-    Arrays come back as NumPy arrays on the CPU, or on ``map_location`` ("cpu", "cuda",
-    "cuda:1" or a Device), as with ``torch.load``. ``weights_only`` is accepted for PyTorch's
+    Saved Tensors come back as Tensors (every entry of a safetensors file is one) and saved
+    arrays as arrays, on the CPU or on ``map_location`` ("cpu", "cuda", "cuda:1" or a Device),
+    as with ``torch.load``; files written before Tensors were marked (format version 1) give arrays. ``weights_only`` is accepted for PyTorch's
     sake: dlcore only ever loads data (numbers, strings, arrays), never pickled objects, so
     ``weights_only=True`` always holds and False changes nothing. Raises
     :class:`~dlcore.errors.CheckpointError` for a truncated, foreign, pickled, hostile or
@@ -208,5 +214,8 @@ def load(path: "str | os.PathLike", map_location: "str | Device | None" = None, 
     if not isinstance(weights_only, bool):
         raise RangeError(f"load expected weights_only to be True or False, got {weights_only!r}")
     check_regular_file(path, "load")
-    result = read_safetensors(path) if path.endswith(SAFETENSORS_SUFFIX) else _load_npz(path)
+    if path.endswith(SAFETENSORS_SUFFIX):  # every entry of a safetensors file is a tensor
+        result = {name: Tensor(array) for name, array in read_safetensors(path).items()}
+    else:
+        result = _load_npz(path)
     return result if dev is None or dev.type == "cpu" else _moved(result, dev)

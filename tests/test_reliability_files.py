@@ -239,9 +239,9 @@ def test_checkpoint_format_version_is_checked(tmp_path):
     tree = {"w": {"__ndarray__": "a0"}}
     checkpoint_with_meta(tmp_path / "ok.npz", {"format": "dlcore-checkpoint", "version": 1, "tree": tree}, np.ones(2))
     np.testing.assert_array_equal(dlcore.load(tmp_path / "ok.npz")["w"], np.ones(2))  # the crafted layout is right
-    checkpoint_with_meta(tmp_path / "v2.npz", {"format": "dlcore-checkpoint", "version": 2, "tree": tree}, np.ones(2))
-    with pytest.raises(CheckpointError, match="v2.npz has format version 2, this dlcore reads version 1"):
-        dlcore.load(tmp_path / "v2.npz")
+    checkpoint_with_meta(tmp_path / "v3.npz", {"format": "dlcore-checkpoint", "version": 3, "tree": tree}, np.ones(2))
+    with pytest.raises(CheckpointError, match="v3.npz has format version 3, this dlcore reads versions 1, 2"):
+        dlcore.load(tmp_path / "v3.npz")
     checkpoint_with_meta(tmp_path / "other.npz", {"format": "something-else", "version": 1, "tree": tree}, np.ones(2))
     with pytest.raises(CheckpointError, match="has format 'something-else', expected 'dlcore-checkpoint'"):
         dlcore.load(tmp_path / "other.npz")

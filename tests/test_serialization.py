@@ -113,3 +113,20 @@ def test_gpu_model_saves_and_loads_on_cpu(tmp_path, device):
     cpu_model = dlcore.nn.Linear(3, 2)
     cpu_model.load_state_dict(dlcore.load(tmp_path / "m.npz"))
     np.testing.assert_array_equal(cpu_model.weight.numpy(), model.weight.numpy())
+
+
+def test_saved_tensors_load_back_as_tensors_and_arrays_as_arrays(tmp_path, device):
+    """As torch.load: a state_dict's Tensors come back as Tensors (on map_location), arrays stay
+    arrays, numbers stay numbers; safetensors entries are all Tensors."""
+    model = dlcore.nn.Linear(3, 2).to(device)
+    dlcore.save({"model": model.state_dict(), "raw": np.ones(2), "epoch": 4}, tmp_path / "c.npz")
+    back = dlcore.load(tmp_path / "c.npz", map_location=device)
+    w = back["model"]["weight"]
+    assert isinstance(w, dlcore.Tensor) and w.device == model.weight.device and not w.requires_grad
+    np.testing.assert_array_equal(w.cpu().numpy(), model.weight.detach().cpu().numpy())
+    assert not isinstance(back["raw"], dlcore.Tensor) and back["epoch"] == 4  # an array (moved too)
+    assert isinstance(dlcore.load(tmp_path / "c.npz")["model"]["bias"], dlcore.Tensor)  # on the CPU
+    dlcore.save(model.state_dict(), tmp_path / "m.safetensors")
+    st = dlcore.load(tmp_path / "m.safetensors", map_location=device)
+    assert all(isinstance(t, dlcore.Tensor) and t.device == model.weight.device for t in st.values())
+    model.load_state_dict(st)
