@@ -252,3 +252,12 @@ def test_random_pool_configurations_match_torch(data):
         cip = data.draw(st.booleans())
         _both(lambda x: F.avg_pool2d(x, count_include_pad=cip, **kw),
               lambda x: torch.nn.functional.avg_pool2d(x, count_include_pad=cip, **kw), x)
+
+
+@pytest.mark.parametrize("cls", ["Conv1d", "Conv2d"])
+def test_conv_layers_take_device_and_dtype_like_torch(cls, device):
+    layer = getattr(nn, cls)(2, 4, 3, 1, 1, 1, 1, True, "zeros", device=device, dtype=dlcore.float64)
+    assert layer.weight.dtype == np.float64 and layer.bias.dtype == np.float64
+    assert layer.weight.device == dlcore.device(device) and layer.weight.requires_grad
+    ref = getattr(torch.nn, cls)(2, 4, 3, 1, 1, 1, 1, True, "zeros", device="cpu", dtype=torch.float64)
+    assert layer.weight.shape == tuple(ref.weight.shape)

@@ -39,7 +39,7 @@ class _ConvNd(Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
                  dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
-                 init: str | None = None, std: float = 0.1) -> None:
+                 device: Any = None, dtype: Any = None, init: str | None = None, std: float = 0.1) -> None:
         super().__init__()
         op, n = type(self).__name__, self.dims
         if in_channels < 1 or out_channels < 1:
@@ -64,7 +64,7 @@ class _ConvNd(Module):
         # non-zero padding modes pad the input first, as PyTorch does: F.pad takes (left, right, top, bottom)
         self._mode_pad = (pad4[2], pad4[3]) + ((pad4[0], pad4[1]) if n == 2 else ())
         shape = (self.out_channels, self.in_channels // groups) + self.kernel_size
-        w, b = layer_parameters(op, shape, bias, init, std)
+        w, b = layer_parameters(op, shape, bias, init, std, device, dtype)
         self.weight = Parameter(w)
         self.bias = Parameter(b) if b is not None else None
 
