@@ -64,10 +64,10 @@ for epoch in range(args.epochs):
 
 correct = 0
 total = 0
-with torch.no_grad():
-    for inputs, labels in trainloader:
-        inputs, labels = inputs.to(device), labels.to(device)
-        outputs = net(inputs)
+with torch.no_grad():  # the tutorial's accuracy loop, with its GPU step
+    for data in trainloader:
+        images, labels = data[0].to(device), data[1].to(device)
+        outputs = net(images)
         _, predicted = torch.max(outputs.data, 1)
         total += labels.size(0)
         correct += (predicted == labels).sum().item()
