@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 GPU_PY ?= python3
 
-.PHONY: install test emu-sanitize emu-mutations demo bench gpu-check lint clean
+.PHONY: install test emu-suite emu-sanitize emu-mutations demo bench gpu-check lint clean
 
 $(VENV)/.stamp-base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ install: $(VENV)/.stamp-cuda
 # Without a GPU the "cuda" cases run on the CPU kernel emulator (dlcore/emulator, needs g++).
 test: $(VENV)/.stamp-cuda
 	DLCORE_REQUIRE_NVRTC=1 $(PY) -m pytest -q -p no:cacheprovider --doctest-modules tests dlcore
+
+# The whole suite with "cuda" as the default device, on the CPU kernel emulator: every op, layer,
+# optimizer, DataLoader and checkpoint path on the GPU code path (CI runs it).
+emu-suite: $(VENV)/.stamp-cuda
+	DLCORE_CUDA_EMULATE=1 DLCORE_DEVICE=cuda $(PY) -m pytest -q -p no:cacheprovider tests
 
 # The emulated kernel tests again, with the kernels built under AddressSanitizer + UBSan, in a
 # child process that preloads the ASan runtime (CI runs it).
