@@ -16,19 +16,38 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .autograd import AutogradError, no_grad
 from .creation import as_tensor
 from .dtypes import result_dtype
-from .errors import ShapeError
+from .errors import DTypeError, ShapeError
 from .ops_reduce import normalize_axis
 from .ops_shape import Cat
 from .tensor import Tensor
 
 
-def _method(name: str, example: str, result: str) -> Callable:
-    """A top-level function that calls ``Tensor.<name>`` on ``input``, with a doctest example."""
+def _into(out: Any, result: Any, name: str) -> Tensor:
+    """PyTorch's ``out=``: write ``result`` into the Tensor ``out`` (resized when its shape differs,
+    cast to its dtype); like PyTorch, refused when the result would need a gradient."""
+    if not isinstance(out, Tensor) or not isinstance(result, Tensor):
+        raise TypeError(f"{name}(): out= expected a Tensor for a Tensor result, got {type(out).__name__}")
+    if result.requires_grad:
+        raise AutogradError(f"{name}(): functions with out=... arguments don't support automatic differentiation, "
+                            "but one of the arguments requires grad")
+    if not np.can_cast(result.dtype, out.dtype, "same_kind"):
+        raise DTypeError(f"{name}(): result type {result.dtype} can't be cast to the desired output type {out.dtype}")
+    if out.shape != result.shape:
+        out.array = out.xp.empty(result.shape, out.dtype)
+    with no_grad():
+        return out.copy_(result)
 
-    def fn(input: Any, *args: Any, **kwargs: Any) -> Any:
-        return getattr(as_tensor(input), name)(*args, **kwargs)
+
+def _method(name: str, example: str, result: str) -> Callable:
+    """A top-level function that calls ``Tensor.<name>`` on ``input`` (PyTorch's ``out=`` accepted),
+    with a doctest example."""
+
+    def fn(input: Any, *args: Any, out: Any = None, **kwargs: Any) -> Any:
+        value = getattr(as_tensor(input), name)(*args, **kwargs)
+        return value if out is None else _into(out, value, name)
 
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = (f"PyTorch's ``{name}``: the same as ``input.{name}(...)`` (see :class:`dlcore.Tensor`).\n\n"
@@ -81,6 +100,32 @@ sort          dlcore.sort(dlcore.tensor([3.0, 1.0, 2.0])).indices.tolist()  ->  
 argsort       dlcore.argsort(dlcore.tensor([3.0, 1.0, 2.0]), descending=True).tolist()  ->  [0, 2, 1]
 msort         dlcore.msort(dlcore.tensor([[2.0], [1.0]])).tolist()  ->  [[1.0], [2.0]]
 topk          dlcore.topk(dlcore.tensor([3.0, 1.0, 2.0]), 2).values.tolist()  ->  [3.0, 2.0]
+add           dlcore.add(dlcore.tensor([1.0]), dlcore.tensor([2.0]), alpha=10).tolist()  ->  [21.0]
+sub           dlcore.sub(dlcore.tensor([1.0]), 2).tolist()  ->  [-1.0]
+mul           dlcore.mul(dlcore.tensor([3.0]), 2).tolist()  ->  [6.0]
+div           dlcore.div(dlcore.tensor([3]), 2).tolist()  ->  [1.5]
+true_divide   dlcore.true_divide(dlcore.tensor([3]), 2).tolist()  ->  [1.5]
+mm            dlcore.mm(dlcore.ones(2, 3), dlcore.ones(3, 1)).tolist()  ->  [[3.0], [3.0]]
+bmm           dlcore.bmm(dlcore.ones(4, 2, 3), dlcore.ones(4, 3, 5)).shape  ->  (4, 2, 5)
+outer         dlcore.outer(dlcore.tensor([1.0, 2.0]), dlcore.tensor([3.0])).tolist()  ->  [[3.0], [6.0]]
+square        dlcore.square(dlcore.tensor([-3.0])).tolist()  ->  [9.0]
+rsqrt         dlcore.rsqrt(dlcore.tensor([4.0])).tolist()  ->  [0.5]
+reciprocal    dlcore.reciprocal(dlcore.tensor([4])).tolist()  ->  [0.25]
+neg           dlcore.neg(dlcore.tensor([1.0])).tolist()  ->  [-1.0]
+negative      dlcore.negative(dlcore.tensor([1.0])).tolist()  ->  [-1.0]
+floor         dlcore.floor(dlcore.tensor([-1.5])).tolist()  ->  [-2.0]
+ceil          dlcore.ceil(dlcore.tensor([-1.5])).tolist()  ->  [-1.0]
+round         dlcore.round(dlcore.tensor([2.5, 0.125]), decimals=0).tolist()  ->  [2.0, 0.0]
+trunc         dlcore.trunc(dlcore.tensor([-1.5])).tolist()  ->  [-1.0]
+log2          dlcore.log2(dlcore.tensor([8.0])).tolist()  ->  [3.0]
+log10         dlcore.log10(dlcore.tensor([100.0], dtype=dlcore.float64)).tolist()  ->  [2.0]
+tan           dlcore.tan(dlcore.tensor([0.0])).tolist()  ->  [0.0]
+erf           dlcore.erf(dlcore.tensor([0.0])).tolist()  ->  [0.0]
+flip          dlcore.flip(dlcore.tensor([1, 2, 3]), [0]).tolist()  ->  [3, 2, 1]
+roll          dlcore.roll(dlcore.tensor([1, 2, 3]), 1).tolist()  ->  [3, 1, 2]
+tril          dlcore.tril(dlcore.ones(2, 2)).tolist()  ->  [[1.0, 0.0], [1.0, 1.0]]
+triu          dlcore.triu(dlcore.ones(2, 2), 1).tolist()  ->  [[0.0, 1.0], [0.0, 0.0]]
+nonzero       dlcore.nonzero(dlcore.tensor([0, 3, 0, 4])).tolist()  ->  [[1], [3]]
 cumsum        dlcore.cumsum(dlcore.tensor([1, 2, 3]), dim=0).tolist()  ->  [1, 3, 6]
 isnan         dlcore.isnan(dlcore.tensor([1.0, float('nan')])).tolist()  ->  [False, True]
 isfinite      dlcore.isfinite(dlcore.tensor([1.0, float('inf')])).tolist()  ->  [True, False]

@@ -25,6 +25,7 @@ from .dtypes import cast_method, result_dtype, scalar_dtype, tensor_type_dtype, 
 from .errors import DeviceError, DTypeError, ShapeError
 from .ops_shape import GetItem, torch_index
 from .tensor_inplace import InPlaceMethods
+from .tensor_math import MathMethods
 from .tensor_methods import TensorMethods, _shape_arg
 from .tensor_sort import SortMethods
 
@@ -56,7 +57,7 @@ def _elementwise(name: str, logical: bool = False):
     return method
 
 
-class Tensor(InPlaceMethods, TensorMethods, SortMethods):
+class Tensor(InPlaceMethods, TensorMethods, SortMethods, MathMethods):
     """An n-dimensional array on a device, with an optional gradient.
 
     Build one with :func:`dlcore.tensor`; ``Tensor(array)`` wraps a raw array without copying.

@@ -9,7 +9,7 @@ from .binary_loss import binary_cross_entropy, binary_cross_entropy_with_logits
 from .conv import conv1d, conv2d
 from .cross_entropy import cross_entropy, nll_loss
 from .dropout import dropout, dropout2d
-from .embedding import embedding
+from .embedding import embedding, one_hot
 from .linear import linear
 from .loss import huber_loss, kl_div, l1_loss, logistic_loss, mse_loss, smooth_l1_loss
 from .norm import batch_norm, layer_norm
@@ -18,7 +18,7 @@ from .pool import avg_pool2d, max_pool2d
 
 __all__ = [
     "elu", "gelu", "identity", "leaky_relu", "log_softmax", "relu", "sigmoid", "silu", "softmax", "tanh",
-    "dropout", "dropout2d", "embedding", "linear", "conv1d", "conv2d", "max_pool2d", "avg_pool2d",
+    "dropout", "dropout2d", "embedding", "one_hot", "linear", "conv1d", "conv2d", "max_pool2d", "avg_pool2d",
     "adaptive_avg_pool2d", "adaptive_max_pool2d", "pad", "batch_norm", "layer_norm",
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "huber_loss", "kl_div", "l1_loss",
     "logistic_loss", "mse_loss", "nll_loss", "smooth_l1_loss",

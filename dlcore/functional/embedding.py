@@ -13,7 +13,7 @@ from ..backend import get_array_module
 from ..errors import DTypeError, RangeError, ShapeError, UnsupportedArgumentError, shape_str
 from ..tensor import Tensor, as_tensor
 
-__all__ = ["embedding"]
+__all__ = ["embedding", "one_hot"]
 
 
 class Embedding(Function):
@@ -57,3 +57,27 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
         if lo < 0 or hi >= n:
             raise RangeError(f"embedding expected indices in [0, {n - 1}], got values in [{lo}, {hi}]")
     return Embedding.apply(input, weight, padding_idx=padding_idx)
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """int64 one-hot vectors for the integer class indices in ``tensor`` (any shape), as PyTorch's:
+    a new last dim of ``num_classes`` (default: the largest index + 1).
+
+    >>> import dlcore
+    >>> one_hot(dlcore.tensor([0, 2]), 3).tolist()
+    [[1, 0, 0], [0, 0, 1]]
+    """
+    t = as_tensor(tensor)
+    if t.dtype.kind not in "iu":
+        raise DTypeError(f"one_hot expected an integer tensor of class indices, got dtype {t.dtype}")
+    xp = t.xp
+    low = int(t.array.min()) if t.numel() else 0
+    top = int(t.array.max()) if t.numel() else -1
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < -1:
+        raise RangeError(f"one_hot expected num_classes to be -1 or a non-negative int, got {num_classes!r}")
+    n = top + 1 if num_classes == -1 else num_classes
+    if low < 0 or top >= n:
+        raise RangeError(f"one_hot: class values must be in [0, {n}), got values from {low} to {top}")
+    out = xp.zeros(t.shape + (n,), dtype=xp.int64)
+    xp.put_along_axis(out, t.array.astype(xp.int64)[..., None], 1, axis=-1)
+    return Tensor(out)
