@@ -225,6 +225,11 @@ def is_gpu_array(a: Any) -> bool:
     return type(a).__module__.startswith(("cupy", "dlcore.emulator"))
 
 
+def data_pointer(a: Any) -> int:
+    """The address of an array's first element (NumPy, CuPy or emulated)."""
+    return int(a.data.ptr) if is_gpu_array(a) else int(a.__array_interface__["data"][0])
+
+
 def get_array_module(*arrays: Any) -> ModuleType:
     """numpy, or cupy if any argument is a CuPy array."""
     for a in arrays:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import ops, ops_reduce, ops_shape
-from .backend import default_dtype
+from .backend import data_pointer, default_dtype
 from .dtypes import result_dtype, to_dtype
 from .errors import DTypeError, ShapeError, shape_str
 from .ops_reduce import normalize_axis
@@ -295,10 +295,15 @@ class TensorMethods:
     def view(self, *shape: Any) -> "Tensor":
         if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)):
             raise TypeError(f"view(dtype) is not supported (got {shape[0]!r}): use .to(dtype)")
-        return self.reshape(*shape)
+        out = self.reshape(*shape)
+        if out.array.size > 1 and data_pointer(out.array) != data_pointer(self.array):  # NumPy had to copy
+            raise ShapeError(f"view size is not compatible with input tensor's size and stride (a tensor of shape "
+                             f"{shape_str(self.shape)} that is not contiguous, e.g. after t() or permute()): "
+                             "use .reshape(...) instead")
+        return out
 
     def view_as(self, other: "Tensor") -> "Tensor":
-        return self.reshape(other.shape)
+        return self.view(other.shape)
 
     reshape_as = view_as
 

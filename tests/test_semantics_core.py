@@ -407,3 +407,20 @@ def test_parameter_methods_return_plain_tensors():
         p.copy_(dlcore.zeros(2, 2))
         p[0] = 1.0
     assert p.tolist() == [[1.0, 1.0], [0.0, 0.0]] and isinstance(p, dlcore.nn.Parameter)
+
+
+def test_view_shares_memory_or_raises_like_torch():
+    """view() never silently copies: a non-contiguous tensor that cannot be viewed raises, as in
+    PyTorch, so a write through the view always reaches the base."""
+    torch = _torch()
+    for lib in (dlcore, torch):
+        x = lib.arange(6.0).reshape(2, 3)
+        v = x.view(3, 2)
+        v[0, 0] = 9.0
+        assert x[0, 0].item() == 9.0
+        assert x[:, :1].view(2).tolist() == [9.0, 3.0]  # size-1 dims collapse into a view
+        assert x.t().reshape(6).tolist() == [9.0, 3.0, 1.0, 4.0, 2.0, 5.0]
+    with pytest.raises(dlcore.ShapeError, match="use .reshape"):
+        dlcore.arange(6.0).reshape(2, 3).t().view(6)
+    with pytest.raises(RuntimeError, match="reshape"):
+        torch.arange(6.0).reshape(2, 3).t().view(6)
