@@ -6,7 +6,8 @@ offsets doing one vectorised op on a strided view of the whole batch, so a 2x2 p
 array passes instead of 4 x 4, and no Python loop ever runs over pixels or batch items. When
 ``stride == kernel`` the strided views are exactly the reshape view
 ``x.reshape(N, C, OH, KH, OW, KW)[:, :, :, i, :, j]`` and the backward writes each input pixel
-once instead of accumulating into a zeroed array.
+once instead of accumulating into a zeroed array. Max pooling whose windows tile the input
+exactly (stride == kernel, no padding) takes the contiguous path of :mod:`.pool_tiled` instead.
 
 Max pooling remembers, per stage, which offset won (the first maximum in row-major window order,
 as in PyTorch; in a window whose real values are all -inf, the first real tap), and the backward
@@ -37,6 +38,7 @@ from ..backend import get_array_module
 from ..cpu import buffers, parallel_chunks
 from ..cuda import pool as cuda_pool
 from ..tensor import Tensor, as_tensor
+from . import pool_tiled
 from .window import Window, adaptive_bins, check_nchw, check_window, ntuple, pad, pair, unpad
 
 __all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "MaxPool2d", "AvgPool2d",
@@ -206,6 +208,12 @@ class MaxPool2d(Function):
 
     def forward(self, x, window: Window = None, indices: list | None = None):
         self.window = win = window
+        self.code = None
+        if pool_tiled.applies(x, win):  # stride == kernel, no padding: contiguous passes
+            y, self.code = pool_tiled.forward(x, win.kernel)
+            if indices is not None:
+                indices.append(pool_tiled.flat_indices(self.code, win))
+            return y
         xp = get_array_module(x)
         (kh, kw), (sh, sw), (dh, dw) = win.kernel, win.stride, win.dilation
         N, C = x.shape[:2]
@@ -237,6 +245,8 @@ class MaxPool2d(Function):
 
     def backward(self, grad):
         win = self.window
+        if self.code is not None:
+            return (pool_tiled.backward(grad, self.code, win.in_shape, win.kernel),)
         (kh, kw), (sh, sw), (dh, dw) = win.kernel, win.stride, win.dilation
 
         def stage(src, dst, axis, n_out, lo, hi):
