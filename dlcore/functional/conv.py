@@ -35,14 +35,16 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import numpy as np
+
 from .. import autograd
 from ..autograd import Function
 from ..backend import get_array_module
-from ..cpu import buffers
+from ..cpu import buffers, matmul, one_blas_thread
 from ..cuda import conv as cuda_conv
 from ..errors import DTypeError, ShapeError, shape_str
 from ..tensor import Tensor, as_tensor
-from . import winograd
+from . import im2col_rows, winograd
 from .window import (
     Window,
     check_nchw,
@@ -50,6 +52,7 @@ from .window import (
     col2im,
     im2col,
     ntuple,
+    over_batch,
     pad,
     padding4,
     unpad,
@@ -66,25 +69,52 @@ def im2col_forward(fn: "Conv2d", x: Any, w: Any, b: Any, win: Window, groups: in
     F, Cg, kh, kw = w.shape
     oh, ow = win.out_hw
     G, CKKg, P = groups, Cg * kh * kw, N * oh * ow
+    fn.rows = im2col_rows.applies(x, win.stride, win.dilation, groups)
+    if fn.rows:  # stride 1: columns are whole padded rows, copied as long contiguous runs
+        planes, cols = im2col_rows.rows_im2col(x, win.pad4, (kh, kw))
+        buffers.give(planes)
+        cw = cols.shape[-1]  # the GEMM runs over Wp columns per output row
+        return _gemm_forward(fn, x, w, b, cols, (G, F, CKKg, N * oh * cw, N, oh, cw, ow))
     xpad = pad(x, win.pad4)
     cols = buffers.take((C, kh, kw, N, oh, ow), x.dtype, xp)
     cols = im2col(xpad, (kh, kw), win.stride, win.dilation, (oh, ow), out=cols)
     if xpad is not x:
         buffers.give(xpad)
+    return _gemm_forward(fn, x, w, b, cols, (G, F, CKKg, P, N, oh, ow, ow))
+
+
+def _gemm_forward(fn: "Conv2d", x: Any, w: Any, b: Any, cols: Any, sizes: tuple) -> Any:
+    """y = W @ cols per group, back to NCHW with the bias; ``cw`` columns per row, the first ``ow`` kept."""
+    xp = get_array_module(x)
+    G, F, CKKg, P, N, oh, cw, ow = sizes
     y2 = buffers.take((G, F // G, P), x.dtype, xp)
-    y2 = xp.matmul(w.reshape(G, F // G, CKKg), cols.reshape(G, CKKg, P), out=y2)
+    y2 = _gemm(w.reshape(G, F // G, CKKg), cols.reshape(G, CKKg, P), y2)
     y = xp.empty((N, F, oh, ow), x.dtype)
-    y4 = y2.reshape(F, N, oh, ow).transpose(1, 0, 2, 3)
-    if b is not None:  # the bias is added during the transpose back to NCHW: no extra pass
-        xp.add(y4, b.reshape(1, F, 1, 1), out=y)
-    else:
-        y[...] = y4
+    y4 = y2.reshape(F, N, oh, cw)[..., :ow].transpose(1, 0, 2, 3)
+
+    def to_nchw(lo: int, hi: int) -> None:
+        if b is not None:  # the bias is added during the transpose back to NCHW: no extra pass
+            xp.add(y4[lo:hi], b.reshape(1, F, 1, 1), out=y[lo:hi])
+        else:
+            y[lo:hi] = y4[lo:hi]
+
+    over_batch(to_nchw, N, 2 * y.size, xp)
     buffers.give(y2)
     if autograd.is_grad_enabled() and fn.needs(1):
         fn.cols = cols
     else:
         buffers.give(cols)
     return y
+
+
+def _gemm(a: Any, b: Any, out: Any) -> Any:
+    """``matmul(a, b, out=out)`` of (G, M, K) x (G, K, P): on NumPy with one group, split over
+    dlcore's threads (BLAS at one thread; robust when the machine is shared, see ``cpu.one_blas_thread``)."""
+    if isinstance(out, np.ndarray) and out.shape[0] == 1:
+        with one_blas_thread():
+            matmul(a[0], b[0], out[0], split="cols")
+        return out
+    return get_array_module(out).matmul(a, b, out=out)
 
 
 def im2col_backward(fn: "Conv2d", grad: Any) -> tuple:
@@ -94,26 +124,43 @@ def im2col_backward(fn: "Conv2d", grad: Any) -> tuple:
     N, C, H, W = win.in_shape
     F, Cg, kh, kw = w.shape
     oh, ow = win.out_hw
-    CKKg, P = Cg * kh * kw, N * oh * ow
-    g2 = buffers.take((F, N, oh, ow), grad.dtype, xp)
-    g2[...] = grad.transpose(1, 0, 2, 3)
+    cw = win.padded_hw[1] if fn.rows else ow  # columns per output row in the im2col layout
+    CKKg, P = Cg * kh * kw, N * oh * cw
+    g2 = buffers.take((F, N, oh, cw), grad.dtype, xp)
+
+    def to_fnhw(lo: int, hi: int) -> None:
+        g2[:, lo:hi, :, :ow] = grad[lo:hi].transpose(1, 0, 2, 3)
+        if cw > ow:  # the row layout's extra columns: no gradient, so dW and dcols ignore them
+            g2[:, lo:hi, :, ow:] = 0
+
+    over_batch(to_fnhw, N, 2 * g2.size, xp)
     g3 = g2.reshape(G, F // G, P)
     dx = dw = db = None
     if fn.needs(2) and fn.has_bias:
         db = g2.reshape(F, P).sum(axis=1)
     if fn.needs(1):
-        dw = xp.matmul(g3, fn.cols.reshape(G, CKKg, P).transpose(0, 2, 1)).reshape(w.shape)
+        dw = _gemm(g3, fn.cols.reshape(G, CKKg, P).transpose(0, 2, 1), xp.empty((G, F // G, CKKg), grad.dtype))
+        dw = dw.reshape(w.shape)
         buffers.give(fn.cols)
         fn.cols = None
     if fn.needs(0):
         dcols = buffers.take((G, CKKg, P), grad.dtype, xp)
-        dcols = xp.matmul(w.reshape(G, F // G, CKKg).transpose(0, 2, 1), g3, out=dcols)
+        dcols = _gemm(w.reshape(G, F // G, CKKg).transpose(0, 2, 1), g3, dcols)
+        if fn.rows:
+            dx = im2col_rows.rows_col2im(dcols, win.in_shape, win.pad4, (kh, kw))
+            buffers.give(dcols, g2)
+            return dx, dw, db
         hp, wp = win.padded_hw
         dxt = col2im(dcols.reshape(C, kh, kw, N, oh, ow), (N, C, hp, wp), (kh, kw), win.stride, win.dilation,
                      (oh, ow))
         buffers.give(dcols)
         dx = xp.empty(win.in_shape, grad.dtype)
-        dx[...] = unpad(dxt, win.pad4).transpose(1, 0, 2, 3)
+        inner = unpad(dxt, win.pad4).transpose(1, 0, 2, 3)
+
+        def to_nchw(lo: int, hi: int) -> None:
+            dx[lo:hi] = inner[lo:hi]
+
+        over_batch(to_nchw, N, 2 * dx.size, xp)
         buffers.give(dxt)
     buffers.give(g2)
     return dx, dw, db

@@ -35,11 +35,11 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module
-from ..cpu import buffers, parallel_chunks
+from ..cpu import buffers
 from ..cuda import pool as cuda_pool
 from ..tensor import Tensor, as_tensor
 from . import pool_tiled
-from .window import Window, adaptive_bins, check_nchw, check_window, ntuple, pad, pair, unpad
+from .window import Window, adaptive_bins, check_nchw, check_window, ntuple, over_batch, pad, pair, unpad
 
 __all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "MaxPool2d", "AvgPool2d",
            "AdaptivePool2d"]
@@ -144,14 +144,6 @@ def _spread_stage(g: Any, dx: Any, axis: int, k: int, s: int, n_out: int) -> Non
             dx[_sl(axis, j, s, n_out)] += g
 
 
-def _over_batch(work: Any, n: int, size: int, xp: Any) -> None:
-    """Run ``work(lo, hi)`` over the batch: split across threads on the CPU, in one go on the GPU."""
-    if xp is np:
-        parallel_chunks(work, n, size)
-    else:
-        work(0, n)
-
-
 def _separable(x: Any, win: Window, fill: float, stage: Any, out: Any) -> None:
     """Pad ``x`` and run ``stage(src, axis, n_out, dst, lo, hi)`` over W then H, batch-chunk by batch-chunk."""
     xp = get_array_module(x)
@@ -169,7 +161,7 @@ def _separable(x: Any, win: Window, fill: float, stage: Any, out: Any) -> None:
         stage(rows, 2, oh, out[lo:hi], lo, hi)
         buffers.give(rows)
 
-    _over_batch(work, N, x.size, xp)
+    over_batch(work, N, x.size, xp)
 
 
 def _separable_backward(grad: Any, win: Window, stage: Any) -> Any:
@@ -192,7 +184,7 @@ def _separable_backward(grad: Any, win: Window, stage: Any) -> Any:
             stage(drows, dx[lo:hi], 3, win.out_hw[1], lo, hi)
         buffers.give(drows)
 
-    _over_batch(work, N, dx.size, xp)
+    over_batch(work, N, dx.size, xp)
     return dx
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import get_array_module
-from ..cpu import buffers
+from ..cpu import buffers, parallel_chunks
 from ..errors import DTypeError, ShapeError, shape_str
 
 __all__ = [
@@ -260,10 +260,14 @@ def im2col(xpad: Any, kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair, 
     oh, ow = out_hw
     cols = xp.empty((C, kh, kw, N, oh, ow), xpad.dtype) if out is None else out
     xt = xpad.transpose(1, 0, 2, 3)  # (C, N, Hp, Wp) view
-    for i in range(kh):
-        for j in range(kw):
-            rs, cs = offset_slices(i, j, stride, dilation, out_hw)
-            cols[:, i, j] = xt[:, :, rs, cs]
+
+    def part(lo: int, hi: int) -> None:
+        for i in range(kh):
+            for j in range(kw):
+                rs, cs = offset_slices(i, j, stride, dilation, out_hw)
+                cols[:, i, j, lo:hi] = xt[:, lo:hi, rs, cs]
+
+    over_batch(part, N, cols.size, xp)
     return cols
 
 
@@ -273,12 +277,24 @@ def col2im(cols: Any, padded_shape: tuple, kernel: Pair, stride: Pair, dilation:
     N, C, hp, wp = padded_shape
     kh, kw = kernel
     dx = buffers.take((C, N, hp, wp), cols.dtype, xp)
-    dx.fill(0)
-    for i in range(kh):
-        for j in range(kw):
-            rs, cs = offset_slices(i, j, stride, dilation, out_hw)
-            dx[:, :, rs, cs] += cols[:, i, j]
+
+    def part(lo: int, hi: int) -> None:
+        dx[:, lo:hi].fill(0)
+        for i in range(kh):
+            for j in range(kw):
+                rs, cs = offset_slices(i, j, stride, dilation, out_hw)
+                dx[:, lo:hi, rs, cs] += cols[:, i, j, lo:hi]
+
+    over_batch(part, N, cols.size, xp)
     return dx  # (C, N, Hp, Wp): the caller transposes back to NCHW
+
+
+def over_batch(part: Any, n: int, work: int, xp: Any = np) -> None:
+    """``part(lo, hi)`` over batch chunks: split across dlcore's threads on NumPy, one call on CuPy."""
+    if xp is np:
+        parallel_chunks(part, n, work)
+    else:
+        part(0, n)
 
 
 def adaptive_bins(size: int, out: int) -> list[tuple[int, int]]:
