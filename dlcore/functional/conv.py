@@ -19,8 +19,8 @@ How the CPU path is laid out (measured on the 64x32x28x28 / 64x32x3x3 case, see
   KH*KW kernel offsets copies one strided slice of the padded input per offset, so the inner
   copies run over long contiguous rows instead of 3x3 windows.
 * forward is one GEMM ``(F, C*KH*KW) @ (C*KH*KW, N*OH*OW)`` per group (one batched matmul over
-  the groups) followed by a transpose to NCHW (the bias is added during that transpose, so it
-  costs no extra pass).
+  the groups) followed by a transpose to NCHW, then the bias is added over whole planes.
+  At stride 1 the columns are whole padded rows instead (:mod:`.im2col_rows`).
 * backward is two GEMMs per group on the same layout (``dW = G @ cols.T`` and
   ``dcols = W.T @ G`` with ``G`` of shape ``(F, N*OH*OW)``) and col2im, again a loop over the
   KH*KW offsets doing vectorised slice-adds.
@@ -93,10 +93,10 @@ def _gemm_forward(fn: "Conv2d", x: Any, w: Any, b: Any, cols: Any, sizes: tuple)
     y4 = y2.reshape(F, N, oh, cw)[..., :ow].transpose(1, 0, 2, 3)
 
     def to_nchw(lo: int, hi: int) -> None:
-        if b is not None:  # the bias is added during the transpose back to NCHW: no extra pass
-            xp.add(y4[lo:hi], b.reshape(1, F, 1, 1), out=y[lo:hi])
-        else:
-            y[lo:hi] = y4[lo:hi]
+        y[lo:hi] = y4[lo:hi]
+        if b is not None:  # then over whole planes: 1.4x faster here than adding during the copy's short rows
+            planes = y[lo:hi].reshape(hi - lo, F, oh * ow)
+            planes += b.reshape(1, F, 1)
 
     over_batch(to_nchw, N, 2 * y.size, xp)
     buffers.give(y2)
