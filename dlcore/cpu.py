@@ -150,9 +150,12 @@ def parallel_chunks(fn: Callable[[int, int], None], n: int, work: int) -> None:
     if _executor is None or _executor_threads < threads:
         _executor, _executor_threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dlcore"), threads
     bounds = [n * t // threads for t in range(threads + 1)]
-    futures = [_executor.submit(fn, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
-    for f in futures:
-        f.result()  # re-raises a worker's exception here
+    futures = [_executor.submit(fn, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
+    try:
+        fn(0, bounds[1])  # the first chunk in the calling thread: one hand-off fewer, no idle wait
+    finally:
+        for f in futures:
+            f.result()  # re-raises a worker's exception here (after every chunk has finished)
 
 
 # --------------------------------------------------------------------------- element-wise kernels
