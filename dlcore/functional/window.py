@@ -260,14 +260,10 @@ def im2col(xpad: Any, kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair, 
     oh, ow = out_hw
     cols = xp.empty((C, kh, kw, N, oh, ow), xpad.dtype) if out is None else out
     xt = xpad.transpose(1, 0, 2, 3)  # (C, N, Hp, Wp) view
-
-    def part(lo: int, hi: int) -> None:
-        for i in range(kh):
-            for j in range(kw):
-                rs, cs = offset_slices(i, j, stride, dilation, out_hw)
-                cols[:, i, j, lo:hi] = xt[:, lo:hi, rs, cs]
-
-    over_batch(part, N, cols.size, xp)
+    for i in range(kh):
+        for j in range(kw):
+            rs, cs = offset_slices(i, j, stride, dilation, out_hw)
+            cols[:, i, j] = xt[:, :, rs, cs]
     return cols
 
 
@@ -277,15 +273,11 @@ def col2im(cols: Any, padded_shape: tuple, kernel: Pair, stride: Pair, dilation:
     N, C, hp, wp = padded_shape
     kh, kw = kernel
     dx = buffers.take((C, N, hp, wp), cols.dtype, xp)
-
-    def part(lo: int, hi: int) -> None:
-        dx[:, lo:hi].fill(0)
-        for i in range(kh):
-            for j in range(kw):
-                rs, cs = offset_slices(i, j, stride, dilation, out_hw)
-                dx[:, lo:hi, rs, cs] += cols[:, i, j, lo:hi]
-
-    over_batch(part, N, cols.size, xp)
+    dx.fill(0)
+    for i in range(kh):
+        for j in range(kw):
+            rs, cs = offset_slices(i, j, stride, dilation, out_hw)
+            dx[:, :, rs, cs] += cols[:, i, j]
     return dx  # (C, N, Hp, Wp): the caller transposes back to NCHW
 
 
