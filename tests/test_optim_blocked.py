@@ -78,3 +78,28 @@ def test_blocked_sgd_momentum_equals_the_whole_array_update(monkeypatch):
             buf += np.float32(0.9) * g
         w += np.float32(-0.1) * buf
     np.testing.assert_array_equal(p.numpy(), w)
+
+
+@pytest.mark.parametrize("name,kw", [("RMSprop", {}), ("RMSprop", {"centered": True, "momentum": 0.9}),
+                                     ("RMSprop", {"weight_decay": 0.1, "maximize": True, "momentum": 0.5}),
+                                     ("Adam", {"amsgrad": True, "weight_decay": 0.1})])
+def test_split_over_threads_equals_one_call_and_torch(name, kw, monkeypatch):
+    rng = np.random.default_rng(2)
+    w0 = rng.standard_normal(N).astype(np.float32)
+    grads = [rng.standard_normal(N).astype(np.float32) for _ in range(3)]
+    out = []
+    for min_work in (1024, 1 << 40):  # many blocks on threads / one whole-array call
+        monkeypatch.setattr(cpu, "MIN_WORK_PER_THREAD", min_work)
+        p = dlcore.tensor(w0.copy(), requires_grad=True)
+        opt = getattr(dlcore.optim, name)([p], lr=0.01, **kw)
+        for g in grads:
+            p.grad = dlcore.tensor(g)
+            opt.step()
+        out.append(p.numpy())
+    np.testing.assert_array_equal(out[0], out[1])
+    pt = torch.tensor(w0.astype(np.float64), requires_grad=True)
+    topt = getattr(torch.optim, name)([pt], lr=0.01, **kw)
+    for g in grads:
+        pt.grad = torch.tensor(g.astype(np.float64))
+        topt.step()
+    np.testing.assert_allclose(out[0], pt.detach().numpy(), rtol=1e-4, atol=1e-5)
