@@ -357,3 +357,19 @@ def test_buffer_pool_bounds_idle_memory():
     small = pool.take((2,), np.float32)  # below min_bytes: never pooled
     pool.give(small)
     assert len(pool._free) == 2
+
+
+@pytest.mark.parametrize("w_shape", [(16, 1, 3, 3), (4, 2, 1, 1), (3, 8, 3, 3)])  # C*KH*KW < F, < F, > F
+def test_im2col_weight_gradient_in_both_gemm_orientations_matches_torch(w_shape):
+    """im2col's dW runs as G @ cols^T or (cols @ G^T)^T depending on the shape; both against torch."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, w_shape[1], 6, 6)), rng.standard_normal(w_shape)
+    g = rng.standard_normal((2, w_shape[0], 7 - w_shape[2], 7 - w_shape[3]))
+    xd, wd = dlcore.tensor(x, requires_grad=True), dlcore.tensor(w, requires_grad=True)
+    with dlcore.cpu.conv_algorithm("im2col"):
+        conv2d(xd, wd).backward(dlcore.tensor(g))
+    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    torch.nn.functional.conv2d(xt, wt).backward(torch.tensor(g))
+    np.testing.assert_allclose(wd.grad.numpy(), wt.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(xd.grad.numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-12)

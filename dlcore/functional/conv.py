@@ -19,9 +19,9 @@ How the CPU path is laid out (measured on the 64x32x28x28 / 64x32x3x3 case, see
   KH*KW kernel offsets copies one strided slice of the padded input per offset, so the inner
   copies run over long contiguous rows instead of 3x3 windows.
 * forward is one GEMM ``(F, C*KH*KW) @ (C*KH*KW, N*OH*OW)`` per group (one batched matmul over
-  the groups) followed by a transpose to NCHW (the bias is added during that transpose, so it
-  costs no extra pass).
-* backward is two GEMMs per group on the same layout (``dW = G @ cols.T`` and
+  the groups) followed by a transpose to NCHW, then the bias is added over whole planes.
+* backward is two GEMMs per group on the same layout (``dW = G @ cols.T``, or its transpose
+  ``cols @ G.T`` when C*KH*KW > F, and
   ``dcols = W.T @ G`` with ``G`` of shape ``(F, N*OH*OW)``) and col2im, again a loop over the
   KH*KW offsets doing vectorised slice-adds.
 * The CPU algorithm is picked in one place, :func:`cpu_algorithm`, from the table
@@ -74,11 +74,10 @@ def im2col_forward(fn: "Conv2d", x: Any, w: Any, b: Any, win: Window, groups: in
     y2 = buffers.take((G, F // G, P), x.dtype, xp)
     y2 = xp.matmul(w.reshape(G, F // G, CKKg), cols.reshape(G, CKKg, P), out=y2)
     y = xp.empty((N, F, oh, ow), x.dtype)
-    y4 = y2.reshape(F, N, oh, ow).transpose(1, 0, 2, 3)
-    if b is not None:  # the bias is added during the transpose back to NCHW: no extra pass
-        xp.add(y4, b.reshape(1, F, 1, 1), out=y)
-    else:
-        y[...] = y4
+    y[...] = y2.reshape(F, N, oh, ow).transpose(1, 0, 2, 3)
+    if b is not None:  # then over whole planes: measured 1.0-1.15x faster than adding during the transpose
+        planes = y.reshape(N, F, oh * ow)
+        planes += b.reshape(1, F, 1)
     buffers.give(y2)
     if autograd.is_grad_enabled() and fn.needs(1):
         fn.cols = cols
@@ -102,7 +101,12 @@ def im2col_backward(fn: "Conv2d", grad: Any) -> tuple:
     if fn.needs(2) and fn.has_bias:
         db = g2.reshape(F, P).sum(axis=1)
     if fn.needs(1):
-        dw = xp.matmul(g3, fn.cols.reshape(G, CKKg, P).transpose(0, 2, 1)).reshape(w.shape)
+        cols = fn.cols.reshape(G, CKKg, P)
+        if CKKg > F // G:  # dW^T = cols @ G^T: the longer side as BLAS's M ran faster here (MNIST
+            # CNN 16 -> 32 layer: 2.00 vs 2.56 ms at one thread, 1.13 vs 1.5-1.9 ms at two)
+            dw = xp.matmul(cols, g3.transpose(0, 2, 1)).transpose(0, 2, 1).reshape(w.shape)
+        else:  # (1 -> 16 layer: G @ cols^T 0.70 ms vs 0.90 ms at two threads)
+            dw = xp.matmul(g3, cols.transpose(0, 2, 1)).reshape(w.shape)
         buffers.give(fn.cols)
         fn.cols = None
     if fn.needs(0):

@@ -30,8 +30,9 @@ from ..autograd import Function
 from ..backend import get_array_module
 from ..errors import DTypeError, ShapeError, shape_str
 from ..tensor import Tensor
+from .window import over_batch
 
-__all__ = ["batch_norm", "BatchNorm", "layer_norm", "LayerNorm"]
+__all__ = ["batch_norm", "BatchNorm", "channel_affine", "layer_norm", "LayerNorm"]
 
 
 class BatchNorm(Function):
@@ -70,6 +71,8 @@ class BatchNorm(Function):
         self.batch_stats, self.has_bias, self.axes, self.bshape = use_batch, bias is not None, axes, bshape
         if weight is None and bias is None:
             return xhat.copy()
+        if weight is not None and bias is not None:  # y = xhat * w + b, threaded over the batch
+            return channel_affine(xhat, weight, shift=bias)
         y = xhat * weight.reshape(bshape) if weight is not None else xhat.copy()
         if bias is not None:
             y += bias.reshape(bshape)
@@ -88,14 +91,40 @@ class BatchNorm(Function):
             db = gsum
         if needs[0]:
             scale = invstd if weight is None else invstd * weight
-            if self.batch_stats:
+            if self.batch_stats:  # (grad - gsum / m - xhat * gxhat / m) * scale, as one threaded pass
                 m = xhat.size // xhat.shape[1]
-                dx = grad - (gsum / m).reshape(bshape)
-                dx -= xhat * (gxhat / m).reshape(bshape)
-                dx *= scale.reshape(bshape)
+                dx = channel_affine(grad, scale, xhat, -(gxhat / m) * scale, -(gsum / m) * scale)
             else:
                 dx = grad * scale.reshape(bshape)
         return dx, None, None, dw, db
+
+
+def channel_affine(a: Any, scale: Any, b: Any = None, b_scale: Any = None, shift: Any = None) -> Any:
+    """``a * scale + b * b_scale + shift`` with per-channel (C,) vectors on (N, C, *) arrays.
+
+    On NumPy the batch is split over dlcore's threads and each chunk takes a few in-place passes
+    (the batch-norm epilogues: ``xhat * w + bias`` forward, ``grad * s + xhat * t + u`` backward).
+
+    >>> import numpy as np
+    >>> x = np.ones((2, 2, 1), np.float32)
+    >>> channel_affine(x, np.array([2, 3], np.float32), shift=np.array([1, 0], np.float32))[0].ravel().tolist()
+    [3.0, 3.0]
+    """
+    xp = get_array_module(a)
+    bshape = (1, a.shape[1]) + (1,) * (a.ndim - 2)
+    s, t, u = (None if v is None else v.reshape(bshape).astype(a.dtype, copy=False) for v in (scale, b_scale, shift))
+    out = xp.empty(a.shape, a.dtype)
+
+    def part(lo: int, hi: int) -> None:
+        o = out[lo:hi]
+        xp.multiply(a[lo:hi], s, out=o)
+        if b is not None:
+            o += b[lo:hi] * t
+        if u is not None:
+            o += u
+
+    over_batch(part, a.shape[0], (3 if b is not None else 2) * a.size, xp)
+    return out
 
 
 def batch_norm(x: Tensor, running_mean: Any, running_var: Any, weight: Tensor | None = None,

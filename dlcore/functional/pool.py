@@ -6,7 +6,8 @@ offsets doing one vectorised op on a strided view of the whole batch, so a 2x2 p
 array passes instead of 4 x 4, and no Python loop ever runs over pixels or batch items. When
 ``stride == kernel`` the strided views are exactly the reshape view
 ``x.reshape(N, C, OH, KH, OW, KW)[:, :, :, i, :, j]`` and the backward writes each input pixel
-once instead of accumulating into a zeroed array.
+once instead of accumulating into a zeroed array. Max pooling whose windows tile the input
+exactly (stride == kernel, no padding) takes the contiguous path of :mod:`.pool_tiled` instead.
 
 Max pooling remembers, per stage, which offset won (the first maximum in row-major window order,
 as in PyTorch; in a window holding NaNs, its last NaN, as PyTorch's ``val > max || isnan(val)``;
@@ -35,10 +36,11 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module
-from ..cpu import buffers, parallel_chunks
+from ..cpu import buffers
 from ..cuda import pool as cuda_pool
 from ..tensor import Tensor, as_tensor
-from .window import Window, check_nchw, check_window, ntuple, pad, pair, unpad
+from . import pool_tiled
+from .window import Window, check_nchw, check_window, ntuple, over_batch, pad, pair, unpad
 
 __all__ = ["max_pool2d", "avg_pool2d", "MaxPool2d", "AvgPool2d"]
 
@@ -152,14 +154,6 @@ def _spread_stage(g: Any, dx: Any, axis: int, k: int, s: int, n_out: int) -> Non
             dx[_sl(axis, j, s, n_out)] += g
 
 
-def _over_batch(work: Any, n: int, size: int, xp: Any) -> None:
-    """Run ``work(lo, hi)`` over the batch: split across threads on the CPU, in one go on the GPU."""
-    if xp is np:
-        parallel_chunks(work, n, size)
-    else:
-        work(0, n)
-
-
 def _separable(x: Any, win: Window, fill: float, stage: Any, out: Any) -> None:
     """Pad ``x`` and run ``stage(src, axis, n_out, dst, lo, hi)`` over W then H, batch-chunk by batch-chunk."""
     xp = get_array_module(x)
@@ -177,7 +171,7 @@ def _separable(x: Any, win: Window, fill: float, stage: Any, out: Any) -> None:
         stage(rows, 2, oh, out[lo:hi], lo, hi)
         buffers.give(rows)
 
-    _over_batch(work, N, x.size, xp)
+    over_batch(work, N, x.size, xp)
 
 
 def _separable_backward(grad: Any, win: Window, stage: Any) -> Any:
@@ -200,7 +194,7 @@ def _separable_backward(grad: Any, win: Window, stage: Any) -> Any:
             stage(drows, dx[lo:hi], 3, win.out_hw[1], lo, hi)
         buffers.give(drows)
 
-    _over_batch(work, N, dx.size, xp)
+    over_batch(work, N, dx.size, xp)
     return dx
 
 
@@ -216,6 +210,12 @@ class MaxPool2d(Function):
 
     def forward(self, x, window: Window = None, indices: list | None = None):
         self.window = win = window
+        self.code = None
+        if pool_tiled.applies(x, win):  # stride == kernel, no padding: contiguous passes
+            y, self.code = pool_tiled.forward(x, win.kernel)
+            if indices is not None:
+                indices.append(pool_tiled.flat_indices(self.code, win))
+            return y
         xp = get_array_module(x)
         (kh, kw), (sh, sw), (dh, dw) = win.kernel, win.stride, win.dilation
         N, C = x.shape[:2]
@@ -247,6 +247,8 @@ class MaxPool2d(Function):
 
     def backward(self, grad):
         win = self.window
+        if self.code is not None:
+            return (pool_tiled.backward(grad, self.code, win.in_shape, win.kernel),)
         (kh, kw), (sh, sw), (dh, dw) = win.kernel, win.stride, win.dilation
 
         def stage(src, dst, axis, n_out, lo, hi):

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import get_array_module
-from ..cpu import buffers
+from ..cpu import buffers, parallel_chunks
 from ..errors import DTypeError, ShapeError, shape_str
 
 __all__ = [
@@ -279,6 +279,14 @@ def col2im(cols: Any, padded_shape: tuple, kernel: Pair, stride: Pair, dilation:
             rs, cs = offset_slices(i, j, stride, dilation, out_hw)
             dx[:, :, rs, cs] += cols[:, i, j]
     return dx  # (C, N, Hp, Wp): the caller transposes back to NCHW
+
+
+def over_batch(part: Any, n: int, work: int, xp: Any = np) -> None:
+    """``part(lo, hi)`` over batch chunks: split across dlcore's threads on NumPy, one call on CuPy."""
+    if xp is np:
+        parallel_chunks(part, n, work)
+    else:
+        part(0, n)
 
 
 def adaptive_bins(size: int, out: int) -> list[tuple[int, int]]:

@@ -37,14 +37,13 @@ measured), and can be forced with ``dlcore.cpu.set_conv_algorithm``.
 
 from __future__ import annotations
 
-import contextlib
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from ..autograd import Function
-from ..cpu import buffers, get_conv_algorithm, parallel_chunks
+from ..cpu import buffers, get_conv_algorithm, matmul, one_blas_thread, parallel_chunks
 
 __all__ = ["winograd_forward", "winograd_backward", "choose", "tile_size", "transforms"]
 
@@ -266,44 +265,6 @@ def _overlap_add(d_tiles: Any, x_shape: tuple, pad4: tuple, m: int, th: int, tw:
     return dx
 
 
-# --------------------------------------------------------------------------- GEMMs on threads
-_controller: Any = None
-
-
-def _one_blas_thread() -> Any:
-    """BLAS limited to one thread while Winograd runs its GEMMs on dlcore's own threads.
-
-    The (m+2)^2 GEMMs are small (K = C); measured here, OpenBLAS at 2 threads ran the 36 W3
-    forward GEMMs in 25 ms (median, machine shared) against 7 ms at one thread, since each call
-    synchronises its threads; splitting the batch over dlcore's threads instead keeps both cores
-    busy. Needs threadpoolctl (installed with scikit-learn); without it BLAS keeps its threads.
-    """
-    global _controller
-    if _controller is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-
-            _controller = ThreadpoolController()
-        except ImportError:
-            _controller = False
-    return _controller.limit(limits=1, user_api="blas") if _controller else contextlib.nullcontext()
-
-
-def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, split: str = "batch") -> np.ndarray:
-    """``np.matmul(a, b, out=out)`` split over threads: along the batch, the rows of a, or the columns of b."""
-    def part(lo: int, hi: int) -> None:
-        if split == "batch":
-            np.matmul(a[lo:hi], b[lo:hi], out=out[lo:hi])
-        elif split == "rows":
-            np.matmul(a[lo:hi], b, out=out[lo:hi])
-        else:
-            np.matmul(a, b[:, lo:hi], out=out[:, lo:hi])
-
-    n = out.shape[1] if split == "cols" else out.shape[0]
-    parallel_chunks(part, n, out.size + a.size + b.size)
-    return out
-
-
 # --------------------------------------------------------------------------- the Function
 def winograd_forward(fn: Function, x: Any, w: Any, b: Any, win: Any, groups: int) -> Any:
     """Stride-1 3x3 cross-correlation of an NCHW batch by Winograd F(m x m, 3x3), on the CPU.
@@ -311,13 +272,13 @@ def winograd_forward(fn: Function, x: Any, w: Any, b: Any, win: Any, groups: int
     One entry of :data:`dlcore.functional.conv.CPU_ALGORITHMS`: ``fn`` is the Conv2d Function,
     which keeps what :func:`winograd_backward` needs.
     """
-    with _one_blas_thread():
+    with one_blas_thread():
         return _forward(fn, x, w, b, win.pad4)
 
 
 def winograd_backward(fn: Function, grad: Any) -> tuple:
     """(dx, dw, db) of :func:`winograd_forward`: the exact adjoint of its transforms."""
-    with _one_blas_thread():
+    with one_blas_thread():
         return _backward(fn, grad)
 
 
@@ -333,12 +294,12 @@ def _forward(self: Function, x: Any, w: Any, b: Any, padding: tuple) -> Any:
     self.u = u.astype(x.dtype).reshape(a2, F, C)
     tiles = _input_tiles(x, pad4, m, th, tw)                  # (C*P, a2)
     v = buffers.take((a2, C, P), x.dtype)
-    _matmul(kb, tiles.T, v.reshape(a2, C * P), split="cols")   # B^T d B for every tile
+    matmul(kb, tiles.T, v.reshape(a2, C * P), split="cols")   # B^T d B for every tile
     buffers.give(tiles)
     prod = buffers.take((a2, F, P), x.dtype)
-    _matmul(self.u, v, prod)                                  # the (m+2)^2 GEMMs
+    matmul(self.u, v, prod)                                  # the (m+2)^2 GEMMs
     y_tiles = buffers.take((F * P, m * m), x.dtype)
-    _matmul(prod.reshape(a2, F * P).T, ka.T, y_tiles, split="rows")  # A^T M A
+    matmul(prod.reshape(a2, F * P).T, ka.T, y_tiles, split="rows")  # A^T M A
     buffers.give(prod)
     if b is not None:
         y_f = y_tiles.reshape(F, P * m * m)
@@ -362,21 +323,21 @@ def _backward(self: Function, grad: Any) -> tuple:
     kb, kg, ka = transforms(m, grad.dtype)
     g_tiles = _output_tiles(grad, m, th, tw)                  # (F*P, m^2)
     gy = buffers.take((a2, F, P), grad.dtype)
-    _matmul(ka.T, g_tiles.T, gy.reshape(a2, F * P), split="cols")  # A dY A^T
+    matmul(ka.T, g_tiles.T, gy.reshape(a2, F * P), split="cols")  # A dY A^T
     buffers.give(g_tiles)
     dx = dw = db = None
     if needs[2] and has_bias:
         db = grad.sum(axis=(0, 2, 3))
     if needs[1]:
-        dwt = _matmul(gy, self.v.transpose(0, 2, 1), np.empty((a2, F, C), grad.dtype))
+        dwt = matmul(gy, self.v.transpose(0, 2, 1), np.empty((a2, F, C), grad.dtype))
         dw = (kg.T @ dwt.reshape(a2, F * C)).reshape(3, 3, F, C).transpose(2, 3, 0, 1).copy()
         buffers.give(self.v)
         self.v = None
     if needs[0]:
         dv = buffers.take((a2, C, P), grad.dtype)
-        _matmul(self.u.transpose(0, 2, 1), gy, dv)
+        matmul(self.u.transpose(0, 2, 1), gy, dv)
         d_tiles = buffers.take((C * P, a2), grad.dtype)
-        _matmul(dv.reshape(a2, C * P).T, kb, d_tiles, split="rows")  # B dV B^T
+        matmul(dv.reshape(a2, C * P).T, kb, d_tiles, split="rows")  # B dV B^T
         buffers.give(dv)
         dx = _overlap_add(d_tiles, x_shape, pad4, m, th, tw)
         buffers.give(d_tiles)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable
 
+from .. import cpu
 from ..backend import get_array_module
 from ..tensor import Tensor
 from .optimizer import Optimizer, check_betas
@@ -52,31 +53,48 @@ class Adam(Optimizer):
 
     def update(self, p: Tensor, grad: Any, group: dict, state: dict) -> None:
         xp = get_array_module(p.array)
-        lr = group["lr"]
-        if group["decoupled_weight_decay"]:
-            if group["maximize"]:
-                grad = -grad
-            if group["weight_decay"]:
-                p.array *= 1 - lr * group["weight_decay"]
-        else:
-            grad = self.directed_grad(p, grad, group)
+        if group["amsgrad"] and "max_exp_avg_sq" not in state:  # amsgrad switched on after the first step
+            state["max_exp_avg_sq"] = xp.zeros_like(p.array)
         state["step"] = t = state["step"] + 1
-        b1, b2 = group["betas"]
-        m, v = state["exp_avg"], state["exp_avg_sq"]
+        kernel = _adam_kernel(group, t)
+        arrays = [p.array, grad, state["exp_avg"], state["exp_avg_sq"]]
+        cpu.in_place(kernel, *arrays + ([state["max_exp_avg_sq"]] if group["amsgrad"] else []))
+
+
+def _adam_kernel(group: dict, t: int) -> Any:
+    """The Adam/AdamW update of one block ``(w, g, m, v[, v_max])``, in place, in PyTorch's order.
+
+    Run by :func:`dlcore.cpu.in_place` over cache blocks on dlcore's threads: the temporaries are
+    one block long and the arrays are read and written about once. Each element gets the same
+    roundings as the whole-array form ``m *= b1; m += (1 - b1) * g; ...``.
+    """
+    lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
+    b1, b2 = group["betas"]
+    decoupled, maximize = group["decoupled_weight_decay"], group["maximize"]
+    bias2, step_size = math.sqrt(1 - b2**t), lr / (1 - b1**t)
+
+    def kernel(w: Any, g: Any, m: Any, v: Any, v_max: Any = None) -> None:
+        xp = get_array_module(w)
+        if maximize:
+            g = -g
+        if decoupled and wd:
+            w *= 1 - lr * wd
+        elif wd and not decoupled:
+            g = g + wd * w
         m *= b1
-        m += (1 - b1) * grad
+        m += (1 - b1) * g
         v *= b2
-        v += (1 - b2) * (grad * grad)
-        if group["amsgrad"]:
-            if "max_exp_avg_sq" not in state:  # amsgrad switched on after the first step
-                state["max_exp_avg_sq"] = xp.zeros_like(v)
-            v = xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+        v += (1 - b2) * (g * g)
+        if v_max is not None:
+            v = xp.maximum(v_max, v, out=v_max)
         denom = xp.sqrt(v)
-        denom /= math.sqrt(1 - b2**t)
-        denom += group["eps"]
+        denom /= bias2
+        denom += eps
         step = xp.divide(m, denom, out=denom)
-        step *= lr / (1 - b1**t)
-        p.array -= step
+        step *= step_size
+        w -= step
+
+    return kernel
 
 
 class AdamW(Adam):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from .. import cpu
 from ..backend import get_array_module
 from ..tensor import Tensor
 from .optimizer import Optimizer
@@ -41,27 +42,46 @@ class RMSprop(Optimizer):
 
     def update(self, p: Tensor, grad: Any, group: dict, state: dict) -> None:
         xp = get_array_module(p.array)
-        grad = self.directed_grad(p, grad, group)
         state["step"] += 1
-        alpha = group["alpha"]
-        square_avg = state["square_avg"]
-        square_avg *= alpha
-        square_avg += (1 - alpha) * (grad * grad)
+        arrays = [p.array, grad, state["square_avg"]]
         if group["centered"]:
-            grad_avg = state.setdefault("grad_avg", xp.zeros_like(p.array))
+            arrays.append(state.setdefault("grad_avg", xp.zeros_like(p.array)))
+        if group["momentum"] > 0:
+            arrays.append(state.setdefault("momentum_buffer", xp.zeros_like(p.array)))
+        cpu.in_place(_rmsprop_kernel(group), *arrays)
+
+
+def _rmsprop_kernel(group: dict) -> Any:
+    """The RMSprop update of one block ``(w, g, square_avg[, grad_avg][, momentum_buffer])``, in
+    place, in PyTorch's order; run over cache blocks by :func:`dlcore.cpu.in_place`."""
+    alpha, eps, lr, momentum, wd = group["alpha"], group["eps"], group["lr"], group["momentum"], group["weight_decay"]
+    centered, maximize = group["centered"], group["maximize"]
+
+    def kernel(w: Any, g: Any, square_avg: Any, *rest: Any) -> None:
+        xp = get_array_module(w)
+        if maximize:
+            g = -g
+        if wd:
+            g = g + wd * w
+        square_avg *= alpha
+        square_avg += (1 - alpha) * (g * g)
+        if centered:
+            grad_avg = rest[0]
             grad_avg *= alpha
-            grad_avg += (1 - alpha) * grad
+            grad_avg += (1 - alpha) * g
             avg = square_avg - grad_avg * grad_avg
             avg = xp.sqrt(avg, out=avg)
         else:
             avg = xp.sqrt(square_avg)
-        avg += group["eps"]
-        if group["momentum"] > 0:
-            buf = state.setdefault("momentum_buffer", xp.zeros_like(p.array))
-            buf *= group["momentum"]
-            buf += grad / avg
-            p.array -= group["lr"] * buf
+        avg += eps
+        if momentum > 0:
+            buf = rest[-1]
+            buf *= momentum
+            buf += g / avg
+            w -= lr * buf
         else:
-            step = xp.divide(grad, avg, out=avg)
-            step *= group["lr"]
-            p.array -= step
+            step = xp.divide(g, avg, out=avg)
+            step *= lr
+            w -= step
+
+    return kernel
