@@ -9,10 +9,9 @@ seventh of its contiguous speed here). The winner of each window is kept as one 
 row-major offset ``ki * KW + kj``; the backward writes ``g`` at that offset and zero elsewhere,
 each input pixel once.
 
-The winner is picked in the same order as the separable path of :mod:`dlcore.functional.pool`
-(the first maximum of each window row, then the first maximum over the rows' maxima, with
-NumPy's NaN-propagating ``maximum``), so both paths give identical outputs, indices and
-gradients.
+The winner is picked as in the separable path of :mod:`dlcore.functional.pool` and PyTorch
+(the first maximum in row-major order; in a window holding NaNs, its last NaN), so both paths
+give identical outputs, indices and gradients.
 
     >>> import numpy as np
     >>> x = np.array([[[[1, 3, 0, 0], [2, 3, 0, 1]]]], np.float32)
@@ -102,6 +101,9 @@ def forward(x: np.ndarray, kernel: tuple) -> tuple[np.ndarray, np.ndarray]:
                 np.maximum(out, t[ki, 0], out=out)
                 np.add(c[ki], np.uint8(ki * kw), out=c[ki])
                 _select(oc, w, c[ki], d)
+            if np.isnan(out.sum()):  # a window holds a NaN (or the sum overflowed): its last NaN wins
+                for k in range(kh * kw):
+                    np.copyto(oc, np.uint8(k), where=np.isnan(src[k // kw, k % kw, p0:p1]))
 
     parallel_chunks(run, -(-planes // per), 2 * x.size)
     return y, code
