@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 from .. import cpu
 from ..autograd import Function
@@ -23,7 +23,7 @@ from ..cuda import activation as gpu_activation
 from ..cuda import softmax as gpu_softmax
 from ..errors import DTypeError, RangeError
 from ..tensor import Tensor, as_tensor
-from .args import dim_index
+from .args import dim_index, flag
 
 
 def stable_sigmoid(x: Any) -> Any:
@@ -196,14 +196,26 @@ def _softmax_like(fn: type, op: str, x: Any, dim: Any, axis: Any, dtype: Any) ->
     return fn.apply(x, axis=d)
 
 
+def in_place(op: str, x: Any, inplace: bool, compute: Callable[[Tensor], Tensor]) -> Tensor:
+    """PyTorch's ``inplace=`` flag: ``compute(x)``, or with ``inplace=True`` that result written back
+    into ``x`` and ``x`` returned, under PyTorch's autograd rules for in-place ops (a leaf that
+    requires grad refuses; a recorded graph stays right: :mod:`dlcore.tensor_inplace`)."""
+    if not flag(op, "inplace", inplace):
+        return compute(x)
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}(inplace=True) expected a Tensor to overwrite, got {type(x).__name__}")
+    return x._inplace(f"{op}(inplace=True)", compute)
+
+
 def relu(x: Tensor, inplace: bool = False) -> Tensor:
-    """max(0, x). ``inplace=True`` is accepted and computes out of place (the result is the same)."""
-    return Relu.apply(x)
+    """max(0, x); ``inplace=True`` overwrites ``x`` and returns it, as PyTorch."""
+    return in_place("relu", x, inplace, Relu.apply)
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x for x > 0, else ``negative_slope * x`` (lecture 000: max(0.01x, x))."""
-    return LeakyRelu.apply(_float_input(x, "leaky_relu"), negative_slope=negative_slope)
+    return in_place("leaky_relu", x, inplace,
+                    lambda t: LeakyRelu.apply(_float_input(t, "leaky_relu"), negative_slope=negative_slope))
 
 
 def sigmoid(x: Tensor) -> Tensor:
@@ -303,9 +315,9 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
 
 def silu(x: Tensor, inplace: bool = False) -> Tensor:
     """x * sigmoid(x)."""
-    return Silu.apply(_float_input(x, "silu"))
+    return in_place("silu", x, inplace, lambda t: Silu.apply(_float_input(t, "silu")))
 
 
 def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x for x > 0, else alpha * (exp(x) - 1)."""
-    return Elu.apply(_float_input(x, "elu"), alpha=float(alpha))
+    return in_place("elu", x, inplace, lambda t: Elu.apply(_float_input(t, "elu"), alpha=float(alpha)))

@@ -17,6 +17,7 @@ from ..autograd import Function
 from ..backend import get_array_module, random_uniform
 from ..errors import DTypeError, ShapeError, shape_str
 from ..tensor import Tensor, as_tensor
+from .activation import in_place
 from .args import flag, probability
 
 __all__ = ["dropout", "dropout2d"]
@@ -38,9 +39,8 @@ class Dropout(Function):
         return (g * self.mask,)
 
 
-def _checked(op: str, x: Tensor, p: float, training: bool, inplace: bool) -> Tensor:
+def _checked(op: str, x: Tensor, p: float, training: bool) -> Tensor:
     probability(op, "p", p)
-    flag(op, "inplace", inplace)
     x = x if isinstance(x, Tensor) else as_tensor(x)
     if x.dtype.kind != "f":
         raise DTypeError(f"{op} expected a floating-point input, got dtype {x.dtype}")
@@ -50,20 +50,22 @@ def _checked(op: str, x: Tensor, p: float, training: bool, inplace: bool) -> Ten
 def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero each element with probability ``p`` during training; identity when not training.
 
-    ``inplace=True`` is accepted and computes out of place (the result is the same).
+    ``inplace=True`` overwrites ``x`` and returns it, as PyTorch.
     """
-    x = _checked("dropout", x, p, training, inplace)
+    x = _checked("dropout", x, p, training)
+    flag("dropout", "inplace", inplace)
     if not training or p == 0.0:
         return x
-    return Dropout.apply(x, p=float(p))
+    return in_place("dropout", x, inplace, lambda t: Dropout.apply(t, p=float(p)))
 
 
 def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero whole channels of (N, C, H, W) or unbatched (C, H, W) input with probability ``p``."""
-    x = _checked("dropout2d", x, p, training, inplace)
+    x = _checked("dropout2d", x, p, training)
+    flag("dropout2d", "inplace", inplace)
     if x.ndim not in (3, 4):
         raise ShapeError(f"dropout2d expected input (N, C, H, W) or (C, H, W), got {shape_str(x.shape)}")
     if not training or p == 0.0:
         return x
     mask_shape = x.shape[:-2] + (1, 1)
-    return Dropout.apply(x, p=float(p), mask_shape=mask_shape)
+    return in_place("dropout2d", x, inplace, lambda t: Dropout.apply(t, p=float(p), mask_shape=mask_shape))

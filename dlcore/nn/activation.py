@@ -19,7 +19,7 @@ from .module import Module
 
 
 class _InPlaceable(Module):
-    """An activation with PyTorch's ``inplace`` flag (accepted; the result is computed out of place)."""
+    """An activation with PyTorch's ``inplace`` flag (``True`` overwrites the input and returns it)."""
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
@@ -31,7 +31,7 @@ class _InPlaceable(Module):
 
 class ReLU(_InPlaceable):
     def forward(self, x: Tensor) -> Tensor:
-        return F.relu(x)
+        return F.relu(x, self.inplace)
 
 
 class LeakyReLU(_InPlaceable):
@@ -40,7 +40,7 @@ class LeakyReLU(_InPlaceable):
         self.negative_slope = real_number("LeakyReLU", "negative_slope", negative_slope)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.leaky_relu(x, self.negative_slope)
+        return F.leaky_relu(x, self.negative_slope, self.inplace)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
@@ -74,7 +74,7 @@ class GELU(Module):
 
 class SiLU(_InPlaceable):
     def forward(self, x: Tensor) -> Tensor:
-        return F.silu(x)
+        return F.silu(x, self.inplace)
 
 
 class ELU(_InPlaceable):
@@ -83,7 +83,7 @@ class ELU(_InPlaceable):
         self.alpha = real_number("ELU", "alpha", alpha)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.elu(x, self.alpha)
+        return F.elu(x, self.alpha, self.inplace)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")

@@ -116,7 +116,7 @@ class Dropout(Module):
         self.inplace = flag(type(self).__name__, "inplace", inplace)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.functional(x, self.p, self.training)
+        return self.functional(x, self.p, self.training, self.inplace)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
