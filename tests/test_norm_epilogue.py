@@ -13,6 +13,7 @@ from dlcore.functional.norm import batch_norm
 torch = pytest.importorskip("torch")
 
 
+@pytest.mark.usefixtures("cpu_only")  # the threaded epilogue is the CPU path
 @pytest.mark.parametrize("shape", [(16, 8, 10, 10), (33, 5)])
 @pytest.mark.parametrize("training", [True, False])
 def test_batch_norm_split_over_threads_matches_torch(shape, training, monkeypatch):
