@@ -127,6 +127,59 @@ class MathMethods:
 
     ger = outer
 
+    def addmm(self, mat1: "Tensor", mat2: "Tensor", *, beta: Any = 1, alpha: Any = 1) -> "Tensor":
+        """``beta * self + alpha * (mat1 @ mat2)`` (self broadcasts), as ``torch.addmm``."""
+        product = self._wrap(mat1).mm(mat2)  # type: ignore[attr-defined]
+        product = product if alpha == 1 else product * alpha
+        return product + (self if beta == 1 else self * beta)  # type: ignore[operator]
+
+    # ------------------------------------------------------------------ diagonals and statistics
+    def diagonal(self, offset: int = 0) -> "Tensor":
+        """The ``offset``-th diagonal of a 2-D tensor (above the main one for offset > 0)."""
+        if self.ndim != 2:  # type: ignore[attr-defined]
+            raise ShapeError(f"diagonal expected a 2-D tensor, got {shape_str(self.shape)}")  # type: ignore[attr-defined]
+        rows, cols = self.shape  # type: ignore[attr-defined]
+        n = max(0, min(rows + min(offset, 0), cols - max(offset, 0)))
+        i = self.xp.arange(n) - min(offset, 0)  # type: ignore[attr-defined]
+        return self[self._new(i), self._new(i + offset)]  # type: ignore[index, attr-defined]
+
+    def diag(self, diagonal: int = 0) -> "Tensor":
+        """A 1-D tensor's values on the ``diagonal`` of a square matrix, or a 2-D tensor's diagonal."""
+        if self.ndim == 2:  # type: ignore[attr-defined]
+            return self.diagonal(diagonal)
+        if self.ndim != 1:  # type: ignore[attr-defined]
+            raise ShapeError(f"diag expected a 1-D or 2-D tensor, got {shape_str(self.shape)}")  # type: ignore[attr-defined]
+        m, k = self.shape[0], int(diagonal)  # type: ignore[attr-defined]
+        out = self._new(self.xp.zeros((m + abs(k), m + abs(k)), self.dtype))  # type: ignore[attr-defined]
+        i = self.xp.arange(m)  # type: ignore[attr-defined]
+        rows, cols = (i, i + k) if k >= 0 else (i - k, i)
+        out[self._new(rows), self._new(cols)] = self  # recorded: the gradient flows back to self
+        return out
+
+    def trace(self) -> "Tensor":
+        """The sum of a 2-D tensor's main diagonal."""
+        return self.diagonal().sum()
+
+    def var_mean(self, dim: Any = None, keepdim: bool = False, *, correction: int = 1) -> tuple:
+        """``(var, mean)`` over ``dim``, as ``torch.var_mean``."""
+        return (self.var(dim, keepdim=keepdim, correction=correction),  # type: ignore[attr-defined]
+                self.mean(dim, keepdim=keepdim))  # type: ignore[attr-defined]
+
+    def std_mean(self, dim: Any = None, keepdim: bool = False, *, correction: int = 1) -> tuple:
+        """``(std, mean)`` over ``dim``, as ``torch.std_mean``."""
+        return (self.std(dim, keepdim=keepdim, correction=correction),  # type: ignore[attr-defined]
+                self.mean(dim, keepdim=keepdim))  # type: ignore[attr-defined]
+
+    def unique(self, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False) -> Any:
+        """The distinct values (sorted), optionally with the inverse indices and the counts (no gradient)."""
+        values, inverse, counts = self.xp.unique(self.array, return_inverse=True, return_counts=True)  # type: ignore[attr-defined]
+        out = [self._new(values)]  # type: ignore[attr-defined]
+        if return_inverse:
+            out.append(self._new(inverse.reshape(self.shape).astype(np.int64)))  # type: ignore[attr-defined]
+        if return_counts:
+            out.append(self._new(counts.astype(np.int64)))  # type: ignore[attr-defined]
+        return out[0] if len(out) == 1 else tuple(out)
+
     # ------------------------------------------------------------------ index shuffles
     def flip(self, *dims: Any) -> "Tensor":
         """Reverse the order along ``dims`` (``x.flip(0)``, ``x.flip([0, 1])``, ``torch.flip(x, dims)``)."""

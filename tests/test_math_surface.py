@@ -35,6 +35,10 @@ UNARY = [
     ("roll", lambda L, t: L.roll(t, 1, 0), X), ("roll dims", lambda L, t: t.roll((1, -3), (0, 1)), X),
     ("roll flat", lambda L, t: L.roll(t, 5), X), ("tril", lambda L, t: L.tril(t), X),
     ("triu", lambda L, t: t.triu(1), X), ("tril -1", lambda L, t: t.tril(-1), X),
+    ("diagonal", lambda L, t: t.diagonal(1), X), ("diag of a vector", lambda L, t: L.diag(t[0], -1), X),
+    ("diag of a matrix", lambda L, t: L.diag(t, -1), X), ("trace", lambda L, t: L.trace(t), X),
+    ("addmm", lambda L, t: L.addmm(t[0, :3], t[:, :2], t[:2, :3], beta=0.5, alpha=2), X),
+    ("var_mean", lambda L, t: L.stack(L.var_mean(t, 1)), X), ("std_mean", lambda L, t: L.stack(L.std_mean(t, 0)), X),
 ]
 
 
@@ -122,3 +126,11 @@ def test_one_hot_matches_torch(device):
         F.one_hot(dlcore.tensor([0, 3]), 3)
     with pytest.raises(dlcore.DTypeError, match="integer tensor"):
         F.one_hot(dlcore.tensor([0.0]))
+
+
+def test_unique_like_torch(device):
+    x = np.array([[3, 1], [3, 7]])
+    ours = dlcore.unique(dlcore.tensor(x, device=device), return_inverse=True, return_counts=True)
+    theirs = torch.unique(torch.tensor(x), return_inverse=True, return_counts=True)
+    for a, b in zip(ours, theirs):
+        assert a.device == dlcore.device(device) and a.tolist() == b.tolist()
