@@ -120,15 +120,13 @@ def backward(g: np.ndarray, code: np.ndarray, in_shape: tuple, kernel: tuple) ->
     planes = N * C
 
     def run(lo: int, hi: int) -> None:
-        tap = np.empty((per, oh, ow), g.dtype)
         hit = np.empty((per, oh, ow), np.bool_)
         for p0 in range(lo * per, min(planes, hi * per), per):
             p1 = min(planes, p0 + per)
             n = p1 - p0
-            for k in range(kh * kw):  # one strided write per offset (one 5-D copy was 4x slower)
-                np.equal(flat_code[p0:p1], np.uint8(k), out=hit[:n])
-                np.multiply(g[p0:p1], hit[:n], out=tap[:n])
-                np.copyto(dst[k // kw, k % kw, p0:p1], tap[:n])
+            for k in range(kh * kw):  # g * hit written straight into the strided offset view (one 5-D
+                np.equal(flat_code[p0:p1], np.uint8(k), out=hit[:n])  # copy was 4x slower; a contiguous
+                np.multiply(g[p0:p1], hit[:n], out=dst[k // kw, k % kw, p0:p1])  # temp + copy 1.25x)
 
     parallel_chunks(run, -(-planes // per), 2 * dx.size)
     return dx
