@@ -20,22 +20,13 @@ import numpy as np
 from . import ops_math
 from .errors import ShapeError, shape_str
 from .ops_shape import Cat
+from .tensor_methods import float_op
 
 if TYPE_CHECKING:  # pragma: no cover
     from .tensor import Tensor
 
 
-def _float_unary(op: type, name: str) -> Callable:
-    """The method applying the element-wise op ``op`` (integers promoted to the default float)."""
-
-    def method(self: "Tensor") -> "Tensor":
-        return op.apply(self._floating(name))
-
-    method.__name__ = method.__qualname__ = name
-    return method
-
-
-def _rounding(op: type, name: str) -> Callable:
+def _keeps_integers(op: type, name: str) -> Callable:
     """``floor``/``ceil``/``trunc``: integer tensors come back unchanged, as in PyTorch."""
 
     def method(self: "Tensor") -> "Tensor":
@@ -68,13 +59,11 @@ def _dims(dims: Sequence, ndim: int, op: str) -> list[int]:
 class MathMethods:
     """Mixin with the methods above (see the module docstring)."""
 
-    log2 = _float_unary(ops_math.Log2, "log2")
-    log10 = _float_unary(ops_math.Log10, "log10")
-    tan = _float_unary(ops_math.Tan, "tan")
-    erf = _float_unary(ops_math.Erf, "erf")
-    floor = _rounding(ops_math.Floor, "floor")
-    ceil = _rounding(ops_math.Ceil, "ceil")
-    trunc = fix = _rounding(ops_math.Trunc, "trunc")
+    log2, log10 = float_op(ops_math.Log2), float_op(ops_math.Log10)
+    tan, erf = float_op(ops_math.Tan), float_op(ops_math.Erf)
+    floor = _keeps_integers(ops_math.Floor, "floor")
+    ceil = _keeps_integers(ops_math.Ceil, "ceil")
+    trunc = fix = _keeps_integers(ops_math.Trunc, "trunc")
 
     def round(self, decimals: int = 0) -> "Tensor":
         """Round half to even (to ``decimals`` places: scale, round, unscale, as PyTorch)."""

@@ -35,13 +35,13 @@ min_result = namedtuple("min", ["values", "indices"])
 _FUNCTIONAL: list = []
 
 
-def _float_op(op: str):
-    """The element-wise method that applies ``ops.<op>`` (e.g. ``exp`` for ``"Exp"``), integer
+def float_op(op: type) -> Any:
+    """The element-wise method that applies the Function ``op`` (``exp`` for ``ops.Exp``), integer
     tensors promoted to the default float dtype first, as in PyTorch."""
-    name = op.lower()
+    name = op.__name__.lower()
 
     def method(self: "Tensor") -> "Tensor":
-        return getattr(ops, op).apply(self._floating(name))
+        return op.apply(self._floating(name))
 
     method.__name__ = method.__qualname__ = name
     return method
@@ -208,8 +208,8 @@ class TensorMethods:
         return self._new(self.xp.asarray(self.array.any(axis=self._axis("any", dim), keepdims=keepdim)))  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ element-wise math
-    exp, log, log1p = _float_op("Exp"), _float_op("Log"), _float_op("Log1p")
-    sqrt, sin, cos = _float_op("Sqrt"), _float_op("Sin"), _float_op("Cos")
+    exp, log, log1p = float_op(ops.Exp), float_op(ops.Log), float_op(ops.Log1p)
+    sqrt, sin, cos = float_op(ops.Sqrt), float_op(ops.Sin), float_op(ops.Cos)
 
     def abs(self) -> "Tensor":
         return ops.Abs.apply(self)
