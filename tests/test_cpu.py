@@ -30,9 +30,10 @@ import numpy as np  # noqa: E402
 
 from dlcore import cpu  # noqa: E402
 
-# Odd length over several cache blocks and above the threading threshold, so the split into
-# threads and blocks (and the short last block) is exercised.
-N_BIG = 2 * cpu.MIN_WORK_PER_THREAD + 3 * cpu.BLOCK + 7
+# Odd length over several cache blocks and above the threading threshold of even the cheapest
+# kernel (ReLU's, cost 0.25), so the split into threads and blocks (and the short last block)
+# is exercised.
+N_BIG = 4 * cpu.MIN_WORK_PER_THREAD + 3 * cpu.ONE_PASS_BLOCK + 7
 
 
 @pytest.fixture
@@ -45,6 +46,7 @@ def test_threaded_activations_match_torch_forward_and_backward(name, two_threads
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(0)
     x = (rng.standard_normal(N_BIG) * 6).astype(np.float32)
+    x[:4] = [np.nan, 0.0, -0.0, -np.nan]  # relu passes a NaN's gradient and stops a zero's, as torch
     g = rng.standard_normal(N_BIG).astype(np.float32)
     xt = torch.tensor(x, requires_grad=True)
     yt = getattr(torch, name)(xt)
