@@ -186,7 +186,11 @@ class Function:
     ``saves_inputs`` / ``saves_output`` (True unless a subclass says otherwise) tell the engine
     whether ``backward`` reads the inputs' / output's values; only then does an in-place change
     of them make ``backward`` raise. ``returns_view`` marks ops whose output may share the first
-    input's memory (reshape, indexing). A recorded Function is the output's ``grad_fn``.
+    input's memory (reshape, indexing). ``fresh_grads`` marks ops whose backward returns
+    new arrays that nothing else holds (no pass-through of ``grad``, no array twice, no pooled
+    buffer): a leaf's first gradient from such an op becomes its ``.grad`` without a copy, as
+    PyTorch's AccumulateGrad steals a gradient nobody else references. A recorded Function is
+    the output's ``grad_fn``.
     """
 
     needs_input_grad: tuple[bool, ...] = ()
@@ -196,6 +200,7 @@ class Function:
     saves_inputs: bool = True
     saves_output: bool = True
     returns_view: bool = False
+    fresh_grads: bool = False
     parents: tuple = ()
     _versions: tuple = ()
     _out_version: Any = None
@@ -340,6 +345,7 @@ def backward(root: "Tensor", grad: Any = None, retain_graph: bool | None = None)
 
     order = _topological_order(root)
     grads: dict[int, Any] = {id(root): grad}
+    owned: set[int] = set()  # keys whose gradient array only the engine holds (see Function.fresh_grads)
     leaves = []
     for node in order:
         g = grads.pop(id(node), None)
@@ -347,7 +353,7 @@ def backward(root: "Tensor", grad: Any = None, retain_graph: bool | None = None)
             continue
         fn = node._ctx
         if fn is None:  # a leaf
-            node._accumulate_grad(g)
+            node._accumulate_grad(g, owned=id(node) in owned)
             leaves.append(node)
             continue
         if fn._freed:
@@ -364,7 +370,13 @@ def backward(root: "Tensor", grad: Any = None, retain_graph: bool | None = None)
             if parent is None or pg is None or not parent.requires_grad:
                 continue
             key = id(parent)
-            grads[key] = pg if key not in grads else grads[key] + pg
+            if key in grads:
+                grads[key] = grads[key] + pg
+                owned.add(key)
+            else:
+                grads[key] = pg
+                if fn.fresh_grads and getattr(pg, "base", False) is None:
+                    owned.add(key)
         if not retain_graph:
             fn._free()
     for hook in list(_backward_end_hooks):

@@ -233,9 +233,14 @@ class Tensor(InPlaceMethods, TensorMethods, SortMethods, MathMethods):
             raise AutogradError("backward(inputs=...) is not supported: gradients go to every leaf")
         autograd.backward(self, gradient, retain_graph=retain_graph)
 
-    def _accumulate_grad(self, g: Any) -> None:
+    def _accumulate_grad(self, g: Any, owned: bool = False) -> None:
+        """Add ``g`` to ``.grad``; the first one is copied unless ``owned`` (nothing else holds it)
+        and it is already a writeable C-contiguous array of this tensor's dtype and shape."""
         if self.grad is None:
-            self.grad = Tensor(self.xp.array(g, dtype=self.dtype, copy=True))
+            if not (owned and g.dtype == self.dtype and tuple(g.shape) == self.shape and g.flags.c_contiguous
+                    and g.flags.writeable):
+                g = self.xp.array(g, dtype=self.dtype, copy=True)
+            self.grad = Tensor(g)
         else:
             self.grad.array = self.grad.array + g
 

@@ -34,6 +34,7 @@ def stable_sigmoid(x: Any) -> Any:
 
 
 class Relu(Function):
+    fresh_grads = True  # backward returns new arrays only (see Function)
     saves_output = False  # backward never reads the output: in-place changes of it are safe
 
     def forward(self, x):
@@ -70,6 +71,7 @@ class LeakyRelu(Function):
 
 
 class Sigmoid(Function):
+    fresh_grads = True  # backward returns new arrays only (see Function)
     def forward(self, x):
         self.y = cpu.sigmoid(x)
         return self.y
@@ -86,6 +88,7 @@ class Sigmoid(Function):
 
 
 class Tanh(Function):
+    fresh_grads = True  # backward returns new arrays only (see Function)
     def forward(self, x):
         self.y = cpu.tanh(x)
         return self.y

@@ -145,6 +145,7 @@ class Conv2d(Function):
 
     Params: ``window`` (a checked :class:`~dlcore.functional.window.Window`) and ``groups``.
     """
+    fresh_grads = True  # backward returns new arrays only (see Function)
 
     saves_output = False  # backward never reads the output: in-place changes of it are safe
 

@@ -16,6 +16,7 @@ from ..tensor import Tensor, tensor
 
 class Linear(Function):
     """y = x @ W.T + b for x of shape (*, in) and W of shape (out, in)."""
+    fresh_grads = True  # backward returns new arrays only (see Function)
 
     saves_output = False  # backward never reads the output: in-place changes of it are safe
 

@@ -205,6 +205,7 @@ class MaxPool2d(Function):
     Params: ``window`` (a checked :class:`Window`) and ``indices`` (a list that receives the
     int64 flat indices ``ih * W + iw`` of the maxima, for ``return_indices``; or None).
     """
+    fresh_grads = True  # backward returns new arrays only (see Function)
 
     saves_output = False  # backward never reads the output: in-place changes of it are safe
 
@@ -292,6 +293,7 @@ def _divisor(win: Window, count_include_pad: bool, divisor_override: int | None)
 
 class AvgPool2d(Function):
     """Mean over KH x KW windows. Params: ``window``, ``count_include_pad``, ``divisor_override``."""
+    fresh_grads = True  # backward returns new arrays only (see Function)
 
     saves_output = False  # backward never reads the output: in-place changes of it are safe
 
