@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-__all__ = ["axpby_", "buffers", "conv_algorithm", "elementwise", "get_conv_algorithm", "in_place", "matmul", "num_threads",
+__all__ = ["axpby_", "buffers", "conv_algorithm", "copy_rows", "elementwise", "get_conv_algorithm", "in_place", "matmul", "num_threads",
            "one_blas_thread", "parallel_chunks", "relu", "relu_backward", "set_conv_algorithm", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
            "tune_malloc"]
 
@@ -156,6 +156,26 @@ def parallel_chunks(fn: Callable[[int, int], None], n: int, work: int) -> None:
     finally:
         for f in futures:
             f.result()  # re-raises a worker's exception here (after every chunk has finished)
+
+
+def copy_rows(dst: Any, src: Any) -> None:
+    """``dst[...] = src`` for same-shaped arrays, moving each last-axis row as one item.
+
+    NumPy copies one 56-byte item about 2x faster than the 14 floats in it (its per-row loop
+    overhead), so shifts and transposes of short rows go this way when both are NumPy arrays
+    whose last axis is contiguous and whose rows are not already one contiguous run.
+
+    >>> a = np.arange(12.0).reshape(3, 4)
+    >>> b = np.empty((4, 2)); copy_rows(b, a.T[:, 1:]); b.tolist()[0]
+    [4.0, 8.0]
+    """
+    if (isinstance(dst, np.ndarray) and isinstance(src, np.ndarray) and dst.dtype == src.dtype and dst.ndim > 1
+            and dst.shape == src.shape and dst.shape[-1] > 1 and dst.strides[-1] == src.strides[-1] == dst.itemsize
+            and not dst.strides[-2] == src.strides[-2] == dst.shape[-1] * dst.itemsize):
+        row = np.dtype((np.void, dst.shape[-1] * dst.itemsize))
+        dst.view(row)[..., 0] = src.view(row)[..., 0]
+    else:
+        dst[...] = src
 
 
 # --------------------------------------------------------------------------- element-wise kernels

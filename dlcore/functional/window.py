@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import get_array_module
-from ..cpu import buffers, parallel_chunks
+from ..cpu import buffers, copy_rows, parallel_chunks
 from ..errors import DTypeError, ShapeError, shape_str
 
 __all__ = [
@@ -248,11 +248,19 @@ def offset_slices(i: int, j: int, stride: Pair, dilation: Pair, out_hw: Pair) ->
     return slice(r0, r0 + sh * (oh - 1) + 1, sh), slice(c0, c0 + sw * (ow - 1) + 1, sw)
 
 
+def _two_stage(xp: Any, stride: Pair, padded_h: int, kernel: Pair, dilation: Pair, out_hw: Pair) -> bool:
+    """Whether im2col / col2im run in two stages (NumPy, stride 1 along H; see :func:`im2col`)."""
+    return xp is np and stride[0] == 1 and padded_h == out_hw[0] + dilation[0] * (kernel[0] - 1)
+
+
 def im2col(xpad: Any, kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair, out: Any = None) -> Any:
     """Columns of a padded NCHW input, shape ``(C, KH, KW, N, OH, OW)``.
 
     One vectorised copy per kernel offset (KH*KW copies in all), each a strided slice of the
-    whole batch.
+    whole batch. On NumPy with stride 1 along H it runs in two stages, because NumPy pays per
+    output row and rows are short (14 or 28 floats): first the KW column shifts ``x[..., j:j+OW]``
+    (KW copies, each row moved as one item), then each offset (i, j) is one long contiguous run
+    ``OH*OW`` of the j-th shift starting at row ``i*dh`` (MNIST CNN's 16->32 layer: 1.09 -> 0.62 ms).
     """
     xp = get_array_module(xpad)
     N, C = xpad.shape[:2]
@@ -260,6 +268,19 @@ def im2col(xpad: Any, kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair, 
     oh, ow = out_hw
     cols = xp.empty((C, kh, kw, N, oh, ow), xpad.dtype) if out is None else out
     xt = xpad.transpose(1, 0, 2, 3)  # (C, N, Hp, Wp) view
+    if _two_stage(xp, stride, xpad.shape[2], kernel, dilation, out_hw):
+        hp, run = xpad.shape[2], oh * ow
+        shifted = buffers.take((kw, C, N, hp, ow), xpad.dtype)
+        for j in range(kw):
+            cs = offset_slices(0, j, stride, dilation, out_hw)[1]
+            copy_rows(shifted[j], xt[:, :, :, cs])
+        flat = shifted.reshape(kw, C, N, hp * ow)
+        for i in range(kh):
+            for j in range(kw):
+                start = i * dilation[0] * ow
+                cols[:, i, j] = flat[j, :, :, start:start + run].reshape(C, N, oh, ow)
+        buffers.give(shifted)
+        return cols
     for i in range(kh):
         for j in range(kw):
             rs, cs = offset_slices(i, j, stride, dilation, out_hw)
@@ -268,11 +289,39 @@ def im2col(xpad: Any, kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair, 
 
 
 def col2im(cols: Any, padded_shape: tuple, kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair) -> Any:
-    """Adjoint of :func:`im2col`: scatter-add ``(C, KH, KW, N, OH, OW)`` back to (C, N, Hp, Wp)."""
+    """Adjoint of :func:`im2col`: scatter-add ``(C, KH, KW, N, OH, OW)`` back to (C, N, Hp, Wp).
+
+    In two stages where :func:`im2col` is: the KH row offsets of each kernel column j are added
+    as long runs into its shifted plane, then the KW shifted planes into the result (MNIST CNN's
+    16->32 layer: about 2.5 -> 1.1 ms).
+    """
     xp = get_array_module(cols)
     N, C, hp, wp = padded_shape
     kh, kw = kernel
+    oh, ow = out_hw
     dx = buffers.take((C, N, hp, wp), cols.dtype, xp)
+    if _two_stage(xp, stride, hp, kernel, dilation, out_hw):
+        run = oh * ow
+        shifted = buffers.take((kw, C, N, hp * ow), cols.dtype)
+        for j in range(kw):
+            s = shifted[j]
+            s[:, :, :run] = cols[:, 0, j].reshape(C, N, run)
+            s[:, :, run:] = 0
+            for i in range(1, kh):
+                start = i * dilation[0] * ow
+                s[:, :, start:start + run] += cols[:, i, j].reshape(C, N, run)
+        planes = shifted.reshape(kw, C, N, hp, ow)
+        first = offset_slices(0, 0, stride, dilation, out_hw)[1]
+        if stride[1] == 1:  # the first shift covers columns [0, OW): copied, the rest zeroed
+            copy_rows(dx[:, :, :, first], planes[0])
+            dx[:, :, :, ow:] = 0
+        else:
+            dx.fill(0)
+            dx[:, :, :, first] += planes[0]
+        for j in range(1, kw):
+            dx[:, :, :, offset_slices(0, j, stride, dilation, out_hw)[1]] += planes[j]
+        buffers.give(shifted)
+        return dx
     dx.fill(0)
     for i in range(kh):
         for j in range(kw):
