@@ -230,7 +230,7 @@ def pad(x: Any, pad4: Pad4, value: float = 0.0) -> Any:
         out[:, :, t:H + t, W + l:] = 0
     else:
         out.fill(value)
-    out[:, :, t:H + t, l:W + l] = x
+    copy_rows(out[:, :, t:H + t, l:W + l], x)
     return out
 
 
