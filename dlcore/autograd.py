@@ -375,7 +375,7 @@ def backward(root: "Tensor", grad: Any = None, retain_graph: bool | None = None)
                 owned.add(key)
             else:
                 grads[key] = pg
-                if fn.fresh_grads and getattr(pg, "base", False) is None:
+                if fn.fresh_grads and getattr(getattr(pg, "flags", None), "owndata", False):  # NumPy and CuPy
                     owned.add(key)
         if not retain_graph:
             fn._free()

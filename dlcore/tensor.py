@@ -238,7 +238,7 @@ class Tensor(InPlaceMethods, TensorMethods, SortMethods, MathMethods):
         and it is already a writeable C-contiguous array of this tensor's dtype and shape."""
         if self.grad is None:
             if not (owned and g.dtype == self.dtype and tuple(g.shape) == self.shape and g.flags.c_contiguous
-                    and g.flags.writeable):
+                    and getattr(g.flags, "writeable", True)):  # CuPy's flags have no writeable
                 g = self.xp.array(g, dtype=self.dtype, copy=True)
             self.grad = Tensor(g)
         else:
