@@ -49,9 +49,21 @@ def conv_cases(draw):
                 dilation=dil, bias=bias, seed=seed)
 
 
+@pytest.mark.parametrize("max_weights", [0, 10**9], ids=["whole-batch GEMM", "per-sample GEMM"])
 @settings(max_examples=25, deadline=None)
 @given(case=conv_cases())
-def test_conv2d_matches_naive_forward_and_backward(case):
+def test_conv2d_matches_naive_forward_and_backward(case, max_weights):
+    """Both im2col layouts (conv.per_sample decides by the weight matrix's size) against loops."""
+    from dlcore.functional import conv as conv_module
+
+    old, conv_module.PER_SAMPLE_MAX_WEIGHTS = conv_module.PER_SAMPLE_MAX_WEIGHTS, max_weights
+    try:
+        _check_against_naive(case)
+    finally:
+        conv_module.PER_SAMPLE_MAX_WEIGHTS = old
+
+
+def _check_against_naive(case):
     rng = np.random.default_rng(case["seed"])
     x = rng.standard_normal(case["shape"])
     w = rng.standard_normal(case["wshape"])
@@ -359,9 +371,14 @@ def test_buffer_pool_bounds_idle_memory():
     assert len(pool._free) == 2
 
 
+@pytest.mark.parametrize("max_weights", [0, 10**9], ids=["whole-batch GEMM", "per-sample GEMM"])
 @pytest.mark.parametrize("w_shape", [(16, 1, 3, 3), (4, 2, 1, 1), (3, 8, 3, 3)])  # C*KH*KW < F, < F, > F
-def test_im2col_weight_gradient_in_both_gemm_orientations_matches_torch(w_shape):
-    """im2col's dW runs as G @ cols^T or (cols @ G^T)^T depending on the shape; both against torch."""
+def test_im2col_weight_gradient_in_both_gemm_orientations_matches_torch(w_shape, max_weights, monkeypatch):
+    """im2col's dW runs per sample, or over the whole batch as G @ cols^T or (cols @ G^T)^T
+    depending on the shape; each against torch."""
+    from dlcore.functional import conv as conv_module
+
+    monkeypatch.setattr(conv_module, "PER_SAMPLE_MAX_WEIGHTS", max_weights)
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((2, w_shape[1], 6, 6)), rng.standard_normal(w_shape)
