@@ -107,9 +107,15 @@ def _per_sample_forward(fn: "Conv2d", x: Any, w: Any, b: Any, win: Window) -> An
     cols = _columns(x, win, (kh, kw), True)
     y = np.empty((N, F, oh, ow), x.dtype)
     np.matmul(w.reshape(F, Cg * kh * kw), cols.reshape(N, Cg * kh * kw, oh * ow), out=y.reshape(N, F, oh * ow))
+    return _finish_forward(fn, y, b, cols)
+
+
+def _finish_forward(fn: "Conv2d", y: Any, b: Any, cols: Any) -> Any:
+    """Add the bias over whole NCHW planes (measured 1.0-1.15x faster than during the transpose)
+    and keep ``cols`` on ``fn`` when the weight gradient will be needed."""
     if b is not None:
-        planes = y.reshape(N, F, oh * ow)
-        planes += b.reshape(1, F, 1)
+        planes = y.reshape(y.shape[0], y.shape[1], -1)
+        planes += b.reshape(1, -1, 1)
     if autograd.is_grad_enabled() and fn.needs(1):
         fn.cols = cols
     else:
@@ -117,9 +123,21 @@ def _per_sample_forward(fn: "Conv2d", x: Any, w: Any, b: Any, win: Window) -> An
     return y
 
 
+def _fold(dcols: Any, win: Window, kernel: tuple) -> Any:
+    """dx (NCHW) from the column gradient, a (C, KH, KW, N, OH, OW) array or view: col2im, un-pad."""
+    xp = get_array_module(dcols)
+    N, C = win.in_shape[:2]
+    hp, wp = win.padded_hw
+    dxt = col2im(dcols, (N, C, hp, wp), kernel, win.stride, win.dilation, win.out_hw)
+    dx = xp.empty(win.in_shape, dcols.dtype)
+    dx[...] = unpad(dxt, win.pad4).transpose(1, 0, 2, 3)
+    buffers.give(dxt)
+    return dx
+
+
 def _per_sample_backward(fn: "Conv2d", grad: Any) -> tuple:
     win, w = fn.window, fn.w
-    N, C, H, W = win.in_shape
+    N, C = win.in_shape[:2]
     F, Cg, kh, kw = w.shape
     oh, ow = win.out_hw
     CKK = Cg * kh * kw
@@ -135,12 +153,8 @@ def _per_sample_backward(fn: "Conv2d", grad: Any) -> tuple:
     if fn.needs(0):
         dcols = buffers.take((N, C, kh, kw, oh, ow), grad.dtype)
         np.matmul(w2.T, g3, out=dcols.reshape(N, CKK, oh * ow))
-        hp, wp = win.padded_hw
-        dxt = col2im(dcols.transpose(1, 2, 3, 0, 4, 5), (N, C, hp, wp), (kh, kw), win.stride, win.dilation, (oh, ow))
+        dx = _fold(dcols.transpose(1, 2, 3, 0, 4, 5), win, (kh, kw))
         buffers.give(dcols)
-        dx = np.empty(win.in_shape, grad.dtype)
-        dx[...] = unpad(dxt, win.pad4).transpose(1, 0, 2, 3)
-        buffers.give(dxt)
     return dx, dw, db
 
 
@@ -159,15 +173,8 @@ def im2col_forward(fn: "Conv2d", x: Any, w: Any, b: Any, win: Window, groups: in
     y2 = xp.matmul(w.reshape(G, F // G, CKKg), cols.reshape(G, CKKg, P), out=y2)
     y = xp.empty((N, F, oh, ow), x.dtype)
     y[...] = y2.reshape(F, N, oh, ow).transpose(1, 0, 2, 3)
-    if b is not None:  # then over whole planes: measured 1.0-1.15x faster than adding during the transpose
-        planes = y.reshape(N, F, oh * ow)
-        planes += b.reshape(1, F, 1)
     buffers.give(y2)
-    if autograd.is_grad_enabled() and fn.needs(1):
-        fn.cols = cols
-    else:
-        buffers.give(cols)
-    return y
+    return _finish_forward(fn, y, b, cols)
 
 
 def im2col_backward(fn: "Conv2d", grad: Any) -> tuple:
@@ -176,7 +183,7 @@ def im2col_backward(fn: "Conv2d", grad: Any) -> tuple:
         return _per_sample_backward(fn, grad)
     xp = get_array_module(grad)
     win, w, G = fn.window, fn.w, fn.groups
-    N, C, H, W = win.in_shape
+    N, C = win.in_shape[:2]
     F, Cg, kh, kw = w.shape
     oh, ow = win.out_hw
     CKKg, P = Cg * kh * kw, N * oh * ow
@@ -198,13 +205,8 @@ def im2col_backward(fn: "Conv2d", grad: Any) -> tuple:
     if fn.needs(0):
         dcols = buffers.take((G, CKKg, P), grad.dtype, xp)
         dcols = xp.matmul(w.reshape(G, F // G, CKKg).transpose(0, 2, 1), g3, out=dcols)
-        hp, wp = win.padded_hw
-        dxt = col2im(dcols.reshape(C, kh, kw, N, oh, ow), (N, C, hp, wp), (kh, kw), win.stride, win.dilation,
-                     (oh, ow))
+        dx = _fold(dcols.reshape(C, kh, kw, N, oh, ow), win, (kh, kw))
         buffers.give(dcols)
-        dx = xp.empty(win.in_shape, grad.dtype)
-        dx[...] = unpad(dxt, win.pad4).transpose(1, 0, 2, 3)
-        buffers.give(dxt)
     buffers.give(g2)
     return dx, dw, db
 
