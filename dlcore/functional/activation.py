@@ -72,6 +72,7 @@ class LeakyRelu(Function):
 
 class Sigmoid(Function):
     fresh_grads = True  # backward returns new arrays only (see Function)
+
     def forward(self, x):
         self.y = cpu.sigmoid(x)
         return self.y
@@ -89,6 +90,7 @@ class Sigmoid(Function):
 
 class Tanh(Function):
     fresh_grads = True  # backward returns new arrays only (see Function)
+
     def forward(self, x):
         self.y = cpu.tanh(x)
         return self.y

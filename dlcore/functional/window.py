@@ -311,14 +311,14 @@ def col2im(cols: Any, padded_shape: tuple, kernel: Pair, stride: Pair, dilation:
                 start = i * dilation[0] * ow
                 s[:, :, start:start + run] += cols[:, i, j].reshape(C, N, run)
         planes = shifted.reshape(kw, C, N, hp, ow)
-        first = offset_slices(0, 0, stride, dilation, out_hw)[1]
+        added = range(kw)
         if stride[1] == 1:  # the first shift covers columns [0, OW): copied, the rest zeroed
-            copy_rows(dx[:, :, :, first], planes[0])
+            copy_rows(dx[:, :, :, :ow], planes[0])
             dx[:, :, :, ow:] = 0
+            added = range(1, kw)
         else:
             dx.fill(0)
-            dx[:, :, :, first] += planes[0]
-        for j in range(1, kw):
+        for j in added:
             dx[:, :, :, offset_slices(0, j, stride, dilation, out_hw)[1]] += planes[j]
         buffers.give(shifted)
         return dx
