@@ -47,8 +47,12 @@ emu-mutations: $(VENV)/.stamp-cuda
 demo: $(VENV)/.stamp-base
 	$(PY) examples/demo.py
 
+# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE pin NumPy's OpenBLAS to one kernel family (some machines
+# set them for old OpenBLAS builds); on an AVX-512 CPU a pinned "Haswell" runs SGEMM at a third of
+# the speed. The bench measures what the CPU does: it runs without them (BENCH_ENV= keeps them).
+BENCH_ENV ?= env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
 bench: $(VENV)/.stamp-cuda $(VENV)/.stamp-bench
-	$(PY) -m dlcore.bench
+	$(BENCH_ENV) $(PY) -m dlcore.bench
 
 # On a GPU machine where nothing can be installed: its own python3 with cupy, numpy, pytest, torch.
 gpu-check:

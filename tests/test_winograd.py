@@ -137,9 +137,11 @@ def test_auto_rule_picks_winograd_only_where_it_pays_and_can_be_forced():
         return conv2d(xt, dlcore.tensor(np.ones(w_shape, np.float32)), **kw)._ctx.algorithm
 
     assert cpu.get_conv_algorithm() == "auto"
-    assert algorithm((2, 16, 8, 8), (4, 16, 3, 3), padding=1) == "winograd"
-    assert algorithm((2, 16, 7, 7), (4, 16, 3, 3), padding=1) == "im2col"      # 4x4 tiles waste 23 %
+    assert algorithm((2, 32, 8, 8), (32, 32, 3, 3), padding=1) == "winograd"
+    assert algorithm((2, 32, 7, 7), (32, 32, 3, 3), padding=1) == "im2col"     # 4x4 tiles waste 23 %
     assert algorithm((2, 1, 8, 8), (4, 1, 3, 3), padding=1) == "im2col"        # too few channels
+    assert algorithm((2, 16, 8, 8), (32, 16, 3, 3), padding=1) == "im2col"     # GEMMs too small (512)
+    assert algorithm((2, 16, 8, 8), (64, 16, 3, 3), padding=1) == "winograd"   # 1024
     assert algorithm((2, 16, 8, 8), (4, 16, 3, 3), stride=2) == "im2col"       # strided
     assert algorithm((2, 16, 8, 8), (4, 16, 5, 5)) == "im2col"                 # not 3x3
     assert algorithm((2, 16, 8, 8), (4, 16, 3, 3), dilation=2) == "im2col"     # dilated
@@ -161,6 +163,7 @@ def test_forward_keeps_only_the_transformed_input():
     # F(4x4)), not im2col's 9 per output pixel; without a weight gradient nothing is kept.
     x = dlcore.tensor(np.ones((2, 8, 16, 16), np.float32), requires_grad=True)
     w = dlcore.tensor(np.ones((4, 8, 3, 3), np.float32), requires_grad=True)
-    y = conv2d(x, w, padding=1)
-    assert y._ctx.v.size == 36 * 8 * 2 * 4 * 4
-    assert conv2d(x, dlcore.tensor(np.ones((4, 8, 3, 3), np.float32)), padding=1)._ctx.v is None
+    with cpu.conv_algorithm("winograd"):
+        y = conv2d(x, w, padding=1)
+        assert y._ctx.v.size == 36 * 8 * 2 * 4 * 4
+        assert conv2d(x, dlcore.tensor(np.ones((4, 8, 3, 3), np.float32)), padding=1)._ctx.v is None

@@ -38,6 +38,35 @@ def blas_threads() -> tuple[int, str]:
     return os.cpu_count() or 1, "os.cpu_count()"
 
 
+#: Environment variables that pin OpenBLAS to one kernel family instead of the one it detects.
+BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def blas_kernel() -> dict:
+    """Which BLAS NumPy runs and on which kernels, and any environment variable forcing them.
+
+    ``architecture`` is OpenBLAS's kernel family (e.g. "Haswell" = AVX2, "SkylakeX" = AVX-512).
+    ``OPENBLAS_CORETYPE`` overrides its own detection: on an AVX-512 CPU a forced "Haswell" runs
+    SGEMM at about a third of the speed (measured in docs/cpu-performance.md), so the benchmark
+    records it, and ``make bench`` unsets both variables for its run.
+
+    >>> sorted(blas_kernel())
+    ['architecture', 'forced_by', 'library', 'version']
+    """
+    info: dict = {"library": None, "version": None, "architecture": None,
+                  "forced_by": {v: os.environ[v] for v in BLAS_OVERRIDES if os.environ.get(v)}}
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return info
+    for pool in threadpool_info():
+        if pool.get("user_api") == "blas":
+            info.update(library=pool.get("internal_api"), version=pool.get("version"),
+                        architecture=pool.get("architecture"))
+            break
+    return info
+
+
 def limit_blas_threads(n: int) -> Any:
     """Set NumPy's BLAS to ``n`` threads for the rest of the process (needs threadpoolctl).
 

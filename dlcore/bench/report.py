@@ -51,6 +51,18 @@ def table_rows(doc: dict) -> list[tuple[str, ...]]:
     return out
 
 
+def _blas_lines(blas: dict | None) -> list[str]:
+    """NumPy's BLAS library and kernels, and a warning when an environment variable forces them."""
+    if not blas or not blas.get("library"):
+        return []
+    lines = [f"NumPy BLAS: {blas['library']} {blas['version']}, {blas['architecture']} kernels"]
+    if blas.get("forced_by"):
+        forced = " ".join(f"{k}={v}" for k, v in blas["forced_by"].items())
+        lines.append(f"warning: {forced} forces OpenBLAS's kernels instead of the ones it detects for this CPU; "
+                     "dlcore's GEMMs may run slower than the CPU allows (unset it, as `make bench` does)")
+    return lines
+
+
 def format_table(doc: dict) -> str:
     """The main table: one row per workload and device (plus TF32 rows on a GPU)."""
     s, m = doc["settings"], doc["machine"]
@@ -61,6 +73,7 @@ def format_table(doc: dict) -> str:
         + "".join(f"; GPU {g['index']}: {g['name']}" for g in m["gpus"]),
         f"threads: NumPy BLAS {s['numpy_blas_threads']} ({s['numpy_blas_threads_source']})"
         + (f", torch {s['torch_num_threads']} (set to match)" if "torch_num_threads" in s else ""),
+        *_blas_lines(s.get("numpy_blas")),
         f"reference: {ref}" + (f" {doc['versions']['torch']}, TF32 off (TF32 rows separate)" if ref == "torch" else "")
         + (f" -- {s['reference_note']}" if s.get("reference_note") else ""),
         "method: first call timed apart, warm-up, then dlcore and reference alternate in blocks of "

@@ -79,8 +79,8 @@ def transforms(m: int, dtype: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 # --------------------------------------------------------------------------- the choice
-#: Fewer input channels than this and im2col's GEMM is too small for the transforms to pay.
-MIN_CHANNELS = 8
+#: Input channels x filters below this and im2col's GEMMs are too small for the transforms to pay.
+MIN_GEMM_SIZE = 1024
 
 
 def tile_size(out_h: int, out_w: int) -> int:
@@ -102,8 +102,9 @@ def choose(x: Any, w: Any, stride: tuple, pad4: tuple, dilation: tuple) -> bool:
     Forced by ``dlcore.cpu.set_conv_algorithm("winograd" | "im2col")``; "winograd" forced on a
     shape it cannot do (not 3x3, strided, dilated, GPU, not float32/float64) raises ValueError rather than silently
     running im2col. Under "auto" (the default) the rule is: a float32 or float64 CPU array, a 3x3 kernel,
-    stride 1, dilation 1, at least ``MIN_CHANNELS`` input channels, and an output that F(4x4)
-    tiles with at most 15 % waste (:func:`tile_size` is 4; about 16 x 16 pixels and up).
+    stride 1, dilation 1, input channels x filters at least ``MIN_GEMM_SIZE`` (32 x 32), and an
+    output that F(4x4) tiles with at most 15 % waste (:func:`tile_size` is 4; about 16 x 16 pixels
+    and up).
 
     Measured here (2-core Xeon, batch 64, forward + backward, one thread, CPU time, median of
     7 calls; the machine was shared, see docs/notes/cpuspeed.md): 28 x 28 inputs with C/F =
@@ -111,6 +112,13 @@ def choose(x: Any, w: Any, stride: tuple, pad4: tuple, dilation: tuple) -> bool:
     32/64 about 1.0x with F(4x4) and 1.37x / 0.91x with F(2x2); 7 x 7 with 64/64 1.3x (F(2x2)),
     and C = 1 (an MNIST CNN's first layer) 2.6x. So F(2x2) exists for forcing and tests, and
     "auto" picks Winograd only where F(4x4) tiles the output well.
+
+    Re-measured on a 2-core AMD EPYC (AVX-512; batch 64 unless said, forward + backward, both
+    threads, median of 20 calls, Winograd / im2col) with OpenBLAS on its Haswell kernels and on
+    its SkylakeX ones (3x faster SGEMM, see docs/cpu-performance.md): 28 x 28 with C/F = 8/16
+    1.22 / 0.92, 16/32 1.33 / 1.34, 32/32 0.87 / 1.01, 32/64 0.76 / 0.86; 16 x 16 with 64/64
+    0.85 / 0.85 and 128/128 0.48 / 0.64; 56 x 56, batch 16, 64/64 0.63 / 0.72. Hence the bound on
+    C x F (it was C >= 8 before, from the Xeon).
     """
     algorithm = get_conv_algorithm()
     if algorithm == "im2col":
@@ -126,7 +134,7 @@ def choose(x: Any, w: Any, stride: tuple, pad4: tuple, dilation: tuple) -> bool:
                 f"{tuple(dilation)}, {type(x).__module__.split('.')[0]} {x.dtype} input; use 'auto' or 'im2col'"
             )
         return True
-    if not able or w.shape[1] < MIN_CHANNELS:
+    if not able or w.shape[0] * w.shape[1] < MIN_GEMM_SIZE:
         return False
     oh, ow = _geometry(x.shape, pad4, 1)[:2]
     return tile_size(oh, ow) == 4
