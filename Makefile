@@ -10,7 +10,7 @@ GPU_PY ?= python3
 $(VENV)/.stamp-base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[test,plot,lint]'
+	$(PIP) install -q -e '.[test,plot,lint,fast]'
 	touch $@
 
 # The cuda12 extra brings CuPy and NVRTC, so the kernel compile check runs (it never skips in CI).

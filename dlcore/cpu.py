@@ -206,7 +206,7 @@ def elementwise(kernel: Callable[..., None], *inputs: np.ndarray, dtype: Any = N
     n = flat_out.size
 
     def run(lo: int, hi: int) -> None:
-        with np.errstate(over="ignore", under="ignore"):  # per thread: errstate is thread-local
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # per thread (thread-local); torch warns of none
             for start in range(lo * block, min(n, hi * block), block):
                 part = slice(start, min(n, start + block))
                 kernel(flat_out[part], *(a[part] for a in flat))
@@ -292,8 +292,16 @@ def tanh(x: np.ndarray) -> np.ndarray:
 
 
 def relu_backward(g: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """``g`` where not ``x <= 0`` (so a NaN input passes its gradient, as in torch), threaded."""
-    return elementwise(_relu_backward, g, x, block=ONE_PASS_BLOCK, cost=0.35)
+    """``g`` where not ``x <= 0``, else 0 (so a NaN input passes its gradient, and an inf or NaN
+    gradient at a negative input gives 0, as in torch), threaded.
+
+    >>> relu_backward(np.array([np.inf, 2.0, np.nan]), np.array([-1.0, np.nan, 0.0])).tolist()
+    [0.0, 2.0, 0.0]
+    """
+    out = elementwise(_relu_backward, g, x, block=ONE_PASS_BLOCK, cost=0.35)
+    if not np.isfinite(out.sum()):  # 0 * inf or 0 * NaN made a NaN where the answer is 0 (rare)
+        out[np.broadcast_to(x <= 0, out.shape)] = 0
+    return out
 
 
 def sigmoid_backward(g: np.ndarray, y: np.ndarray) -> np.ndarray:

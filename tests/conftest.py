@@ -44,6 +44,20 @@ def cuda_device(monkeypatch) -> str:
     return use_device("cuda", monkeypatch)
 
 
+@pytest.fixture(params=["numpy", "compiled"])
+def cpu_kernels(request) -> str:
+    """The CPU paths twice: NumPy's, then dlcore.cpu_jit's compiled kernels (Numba). CI installs
+    Numba (``dlcore[fast]``), so there the compiled run fails rather than skips without it."""
+    from dlcore import cpu_jit
+
+    if request.param == "compiled" and not cpu_jit.available():
+        if os.environ.get("CI"):
+            pytest.fail("Numba is not importable, but CI installs it (make install: dlcore[fast])")
+        pytest.skip("Numba is not installed (pip install 'dlcore[fast]')")
+    with cpu_jit.jit(request.param == "compiled"):
+        yield request.param
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     """Every test starts from the same seed."""

@@ -90,3 +90,20 @@ def test_axpby_is_bit_exact_with_the_plain_update(two_threads):
     np.testing.assert_array_equal(y, expected)
     strided = y0.copy()[::2]  # not contiguous: the plain path
     np.testing.assert_array_equal(cpu.axpby_(strided, 1, x[::2], 2.0), y0[::2] + np.float32(2) * x[::2])
+
+
+def test_relu_gradient_is_zero_at_non_positive_inputs_even_for_inf_or_nan_gradients(cpu_kernels, two_threads):
+    torch = pytest.importorskip("torch")
+    import dlcore
+    import dlcore.functional as F
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(N_BIG).astype(np.float32)
+    x[:6] = [-1.0, -2.0, 0.0, -0.0, np.nan, 1.0]
+    g = rng.standard_normal(N_BIG).astype(np.float32)
+    g[:6] = [np.inf, np.nan, -np.inf, np.nan, 3.0, np.inf]  # torch: 0, 0, 0, 0, 3, inf
+    xd = dlcore.tensor(x, requires_grad=True)
+    F.relu(xd).backward(dlcore.tensor(g))
+    xt = torch.tensor(x, requires_grad=True)
+    torch.relu(xt).backward(torch.tensor(g))
+    np.testing.assert_array_equal(xd.grad.numpy(), xt.grad.numpy())

@@ -2,7 +2,8 @@
 
 Against PyTorch (float32 and float64, values, indices and gradients) on inputs with many ties
 (ReLU-like zeros, small integers), where the first maximum of each window must win; and bit for
-bit against the separable path on NaN / -inf inputs, where the two must keep agreeing."""
+bit against the separable path on NaN / -inf inputs, where the two must keep agreeing. Each
+runs on the NumPy kernels and on the compiled ones (dlcore/cpu_kernels.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 import dlcore
 import dlcore.functional as F
+from dlcore import cpu_jit
 from dlcore.functional import pool_tiled
 from dlcore.functional.window import Window
 
@@ -30,10 +32,11 @@ def _run(xa: np.ndarray, k, g: np.ndarray | None = None):
 
 @pytest.mark.parametrize("shape,k", SHAPES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_tiled_max_pool_with_ties_matches_torch(shape, k, dtype):
+def test_tiled_max_pool_with_ties_matches_torch(shape, k, dtype, cpu_kernels):
     rng = np.random.default_rng(0)
     xa = np.maximum(rng.integers(-2, 3, shape), 0).astype(dtype)  # ~60 % zeros: many tied windows
     assert pool_tiled.applies(xa, Window.of(shape, *(((k, k) if isinstance(k, int) else k),) * 2, (0, 0, 0, 0)))
+    assert cpu_jit.enabled(xa) == (cpu_kernels == "compiled")
     y, i, dx, g = _run(xa, k)
     xt = torch.tensor(xa, requires_grad=True)
     yt, it = torch.nn.functional.max_pool2d(xt, k, return_indices=True)
@@ -44,7 +47,7 @@ def test_tiled_max_pool_with_ties_matches_torch(shape, k, dtype):
 
 
 @pytest.mark.parametrize("shape,k", SHAPES)
-def test_tiled_max_pool_equals_the_separable_path(shape, k, monkeypatch):
+def test_tiled_max_pool_equals_the_separable_path(shape, k, monkeypatch, cpu_kernels):
     rng = np.random.default_rng(1)
     xa = rng.standard_normal(shape).astype(np.float32)
     xa[rng.random(shape) < 0.1] = np.nan

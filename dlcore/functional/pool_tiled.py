@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import cpu_jit
 from ..cpu import BLOCK, parallel_chunks
 from .window import Window
 
@@ -65,6 +66,8 @@ def _select(c: np.ndarray, won: np.ndarray, value: Any, scratch: np.ndarray, fir
 
 def forward(x: np.ndarray, kernel: tuple) -> tuple[np.ndarray, np.ndarray]:
     """(y, code): the window maxima (N, C, OH, OW) and each winner's offset ``ki * KW + kj`` (uint8)."""
+    if tuple(kernel) == (2, 2) and cpu_jit.enabled(x):
+        return cpu_jit.max_pool_2x2_forward(x)
     (kh, kw), (N, C, H, W) = kernel, x.shape
     oh, ow = H // kh, W // kw
     x = np.ascontiguousarray(x)
@@ -111,6 +114,8 @@ def forward(x: np.ndarray, kernel: tuple) -> tuple[np.ndarray, np.ndarray]:
 
 def backward(g: np.ndarray, code: np.ndarray, in_shape: tuple, kernel: tuple) -> np.ndarray:
     """dx (``in_shape``): ``g`` at each window's winning offset, zero at the others."""
+    if tuple(kernel) == (2, 2) and cpu_jit.enabled(g):
+        return cpu_jit.max_pool_2x2_backward(g, code, in_shape)
     (kh, kw), (N, C, H, W) = kernel, in_shape
     oh, ow = H // kh, W // kw
     g = np.ascontiguousarray(g).reshape(N * C, oh, ow)
