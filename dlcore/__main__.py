@@ -13,6 +13,16 @@ from . import __version__
 from .backend import cuda_emulated, cuda_status
 
 
+def _cpu_kernels() -> str:
+    from . import cpu_jit
+
+    if not cpu_jit.available():
+        return "NumPy only (Numba not installed: pip install 'dlcore[fast]')"
+    import numba
+
+    return f"NumPy + compiled (Numba {numba.__version__})" + ("" if cpu_jit.enabled() else ", switched off (DLCORE_CPU_JIT=0)")
+
+
 def info_lines() -> list[str]:
     """The lines ``python -m dlcore info`` prints."""
     lines = [
@@ -21,6 +31,7 @@ def info_lines() -> list[str]:
         f"numpy       {np.__version__}",
         f"platform    {platform.platform()}",
         f"default     DLCORE_DEVICE={os.environ.get('DLCORE_DEVICE', '(unset: cpu)')}",
+        f"cpu kernels {_cpu_kernels()}",
     ]
     try:
         import cupy

@@ -116,3 +116,4 @@ def relu_backward(g: np.ndarray, x: np.ndarray) -> np.ndarray:
     flat_out, k = out.reshape(-1), _module()
     parallel_chunks(lambda lo, hi: k.relu_backward(flat_g[lo:hi], flat_x[lo:hi], flat_out[lo:hi]), flat_out.size, 3 * flat_out.size)
     return out
+

@@ -75,3 +75,4 @@ def relu_backward(g, x, out):  # pragma: no cover - compiled
     zero = g.dtype.type(0)  # a float64 literal here kept the loop from being vectorised
     for i in range(out.size):
         out[i] = zero if x[i] <= zero else g[i]
+

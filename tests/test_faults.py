@@ -74,10 +74,10 @@ def test_sigkill_during_save_never_damages_the_previous_checkpoint(tmp_path):
         mid_save += bool(leftovers)  # the kill hit before the rename: the target must be the old file
         assert sorted(os.listdir(tmp_path)) == sorted(["saver.py", "ckpt.npz"] + leftovers)
         state = dlcore.load(path)  # never half-written: the old checkpoint or a complete new one
-        if leftovers:
-            assert state["i"] == last
-        else:
-            assert state["i"] in (last, last + 1)
+        # A kill inside save `last + 1` leaves its temp file and the old target; on a fast disk the
+        # next save may already have finished and the one after begun (a temp file again), so the
+        # target is `last` or `last + 1`, and always whole (checked below).
+        assert state["i"] in (last, last + 1)
         assert state["w"].shape == (4_000_000,) and (state["w"] == state["i"]).all()
         last = state["i"]
         for name in leftovers:
