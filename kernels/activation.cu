@@ -20,7 +20,8 @@
 
 // ---------------------------------------------------------------- scalar activations
 // Forward ops take (x, slope); backward ops take (saved, g, slope).
-// relu: `x <= 0 ? 0 : x` lets NaN through (like np.maximum), instead of turning it into 0.
+// relu: `x <= 0 ? 0 : x` lets NaN through (like np.maximum), instead of turning it into 0; its
+// backward `x <= 0 ? 0 : g` passes a NaN input's gradient, as torch's threshold_backward does.
 // sigmoid: e = exp(-|x|) lies in (0, 1], so nothing overflows: sigmoid(+-1000) is exactly
 // 1 / 0, never NaN or inf.
 #define DEFINE_ACT_OPS(T)                                                                 \
@@ -32,7 +33,7 @@
         return x >= (T)0 ? r : e * r;                                                     \
     }                                                                                     \
     __device__ __forceinline__ T tanh_fwd(T x, T s) { return dl_tanh(x); }                \
-    __device__ __forceinline__ T relu_bwd(T x, T g, T s) { return x > (T)0 ? g : (T)0; }  \
+    __device__ __forceinline__ T relu_bwd(T x, T g, T s) { return x <= (T)0 ? (T)0 : g; } \
     __device__ __forceinline__ T leaky_relu_bwd(T x, T g, T s) { return x > (T)0 ? g : g * s; } \
     __device__ __forceinline__ T sigmoid_bwd(T y, T g, T s) { return g * y * ((T)1 - y); } \
     __device__ __forceinline__ T tanh_bwd(T y, T g, T s) { return g * ((T)1 - y * y); }
