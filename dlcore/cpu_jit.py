@@ -26,7 +26,7 @@ import numpy as np
 
 from .cpu import parallel_chunks
 
-__all__ = ["available", "enabled", "jit", "max_pool_2x2_backward", "max_pool_2x2_forward", "relu_backward", "set_enabled"]
+__all__ = ["available", "col2im_same", "enabled", "im2col_same", "jit", "max_pool_2x2_backward", "max_pool_2x2_forward", "relu_backward", "same_geometry", "set_enabled"]
 
 log = logging.getLogger("dlcore")
 
@@ -117,3 +117,58 @@ def relu_backward(g: np.ndarray, x: np.ndarray) -> np.ndarray:
     parallel_chunks(lambda lo, hi: k.relu_backward(flat_g[lo:hi], flat_x[lo:hi], flat_out[lo:hi]), flat_out.size, 3 * flat_out.size)
     return out
 
+
+
+# --------------------------------------------------------------------------- im2col / col2im
+def same_geometry(x_shape: tuple, out_hw: tuple, stride: tuple, dilation: tuple) -> bool:
+    """Whether :func:`im2col_same` applies: stride 1, no dilation, output plane = input plane."""
+    return tuple(stride) == (1, 1) and tuple(dilation) == (1, 1) and tuple(out_hw) == tuple(x_shape[2:])
+
+
+_masks: dict = {}
+
+
+def _colmask(kw: int, H: int, W: int, left: int) -> np.ndarray:
+    """(KW, H*W) bools: kernel column j reads a pixel of the same row at flat position k."""
+    key = (kw, H, W, left)
+    if key not in _masks:
+        col = np.arange(H * W) % W
+        _masks[key] = np.stack([(col + j - left >= 0) & (col + j - left < W) for j in range(kw)])
+    return _masks[key]
+
+
+def _flat(cols: np.ndarray) -> tuple[np.ndarray, tuple] | None:
+    """The flat buffer under a (C, KH, KW, N, OH, OW) view and its (sn, sc, si, sj) element strides,
+    or None when the view is not a permutation of a C-contiguous array with whole (OH, OW) planes."""
+    order = np.argsort(cols.strides, kind="stable")[::-1]
+    base = cols.transpose(order)
+    if not base.flags.c_contiguous or cols.strides[5] != cols.itemsize or cols.strides[4] != cols.shape[5] * cols.itemsize:
+        return None
+    sc, si, sj, sn = (s // cols.itemsize for s in cols.strides[:4])
+    return base.reshape(-1), (sn, sc, si, sj)
+
+
+def im2col_same(x: np.ndarray, cols: np.ndarray, top_left: tuple) -> bool:
+    """Fill ``cols`` (a (C, KH, KW, N, H, W) view, see :func:`_flat`) with the columns of the NCHW
+    ``x`` under padding ``top_left``; threaded over N. False (nothing done) for a layout it cannot take."""
+    flat = _flat(cols)
+    if flat is None:
+        return False
+    buf, strides = flat
+    C, kh, kw, N, H, W = cols.shape
+    x, mask, k = np.ascontiguousarray(x), _colmask(kw, H, W, top_left[1]), _module()
+    parallel_chunks(lambda lo, hi: k.im2col_same(x[lo:hi], buf, lo, *strides, kh, kw, *top_left, mask), N, 2 * cols.size)
+    return True
+
+
+def col2im_same(cols: np.ndarray, top_left: tuple) -> np.ndarray | None:
+    """dx (N, C, H, W) from the column gradient ``cols`` (a (C, KH, KW, N, H, W) view): the adjoint of
+    :func:`im2col_same`, threaded over N; None for a layout it cannot take."""
+    flat = _flat(cols)
+    if flat is None:
+        return None
+    buf, strides = flat
+    C, kh, kw, N, H, W = cols.shape
+    dx, mask, k = np.empty((N, C, H, W), cols.dtype), _colmask(kw, H, W, top_left[1]), _module()
+    parallel_chunks(lambda lo, hi: k.col2im_same(buf, dx[lo:hi], lo, *strides, kh, kw, *top_left, mask), N, 2 * cols.size)
+    return dx

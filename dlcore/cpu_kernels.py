@@ -76,3 +76,64 @@ def relu_backward(g, x, out):  # pragma: no cover - compiled
     for i in range(out.size):
         out[i] = zero if x[i] <= zero else g[i]
 
+
+
+@njit(nogil=True, cache=True)
+def im2col_same(x, cols, n0, sn, sc, si, sj, kh, kw, top, left, colmask):  # pragma: no cover - compiled
+    """Columns of a stride-1 convolution whose output plane has the input's size (a "same" padding).
+
+    Then kernel offset (i, j) reads the input plane flattened and shifted by a constant,
+    ``(i - top) * W + j - left``, so each column plane is one long loop (vectorised) instead of
+    H short rows; ``colmask[j, k]`` drops the reads that wrapped into the neighbouring row, and
+    rows that fall into the padding are zero. The padding is never materialised.
+
+    x (n, C, H, W) holds samples n0 .. n0 + n; ``cols`` is the flat buffer of the whole column
+    array, in which plane (sample, c, i, j) starts at ``sample*sn + c*sc + i*si + j*sj``.
+    """
+    n_here, C, H, W = x.shape
+    hw = H * W
+    xf = x.reshape(-1)
+    zero = x.dtype.type(0)
+    for n in range(n_here):
+        for c in range(C):
+            src = (n * C + c) * hw
+            for i in range(kh):
+                di = i - top
+                k_lo, k_hi = max(0, -di) * W, min(H, H - di) * W
+                for j in range(kw):
+                    shift = di * W + j - left
+                    a, b = max(k_lo, -shift), min(k_hi, hw - shift)
+                    d = (n0 + n) * sn + c * sc + i * si + j * sj
+                    out = cols[d:d + hw]
+                    inp = xf[src + a + shift:src + b + shift]
+                    mask = colmask[j, a:b]
+                    out[:a] = zero
+                    part = out[a:b]
+                    for k in range(b - a):
+                        part[k] = inp[k] if mask[k] else zero
+                    out[b:] = zero
+
+
+@njit(nogil=True, cache=True)
+def col2im_same(cols, dx, n0, sn, sc, si, sj, kh, kw, top, left, colmask):  # pragma: no cover - compiled
+    """The adjoint of :func:`im2col_same`: dx (n, C, H, W), samples n0 .. n0 + n, is overwritten
+    with the sum of every column entry that read each pixel (one long masked add per offset)."""
+    n_here, C, H, W = dx.shape
+    hw = H * W
+    zero = dx.dtype.type(0)
+    for n in range(n_here):
+        for c in range(C):
+            plane = dx[n, c].reshape(-1)
+            plane[:] = zero
+            for i in range(kh):
+                di = i - top
+                k_lo, k_hi = max(0, -di) * W, min(H, H - di) * W
+                for j in range(kw):
+                    shift = di * W + j - left
+                    a, b = max(k_lo, -shift), min(k_hi, hw - shift)
+                    d = (n0 + n) * sn + c * sc + i * si + j * sj
+                    src = cols[d + a:d + b]
+                    dst = plane[a + shift:b + shift]
+                    mask = colmask[j, a:b]
+                    for k in range(b - a):
+                        dst[k] += src[k] if mask[k] else zero

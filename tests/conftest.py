@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
+from typing import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -44,18 +46,26 @@ def cuda_device(monkeypatch) -> str:
     return use_device("cuda", monkeypatch)
 
 
-@pytest.fixture(params=["numpy", "compiled"])
-def cpu_kernels(request) -> str:
-    """The CPU paths twice: NumPy's, then dlcore.cpu_jit's compiled kernels (Numba). CI installs
-    Numba (``dlcore[fast]``), so there the compiled run fails rather than skips without it."""
+@contextmanager
+def cpu_kernel_mode(name: str) -> Iterator[str]:
+    """Run a block on the CPU's NumPy kernels ("numpy") or on dlcore.cpu_jit's compiled ones
+    ("compiled", Numba). CI installs Numba (``dlcore[fast]``), so there "compiled" fails rather
+    than skips without it."""
     from dlcore import cpu_jit
 
-    if request.param == "compiled" and not cpu_jit.available():
+    if name == "compiled" and not cpu_jit.available():
         if os.environ.get("CI"):
             pytest.fail("Numba is not importable, but CI installs it (make install: dlcore[fast])")
         pytest.skip("Numba is not installed (pip install 'dlcore[fast]')")
-    with cpu_jit.jit(request.param == "compiled"):
-        yield request.param
+    with cpu_jit.jit(name == "compiled"):
+        yield name
+
+
+@pytest.fixture(params=["numpy", "compiled"])
+def cpu_kernels(request) -> Iterator[str]:
+    """The CPU paths twice: NumPy's kernels, then the compiled ones (see :func:`cpu_kernel_mode`)."""
+    with cpu_kernel_mode(request.param) as name:
+        yield name
 
 
 @pytest.fixture(autouse=True)

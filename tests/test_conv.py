@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import cpu_kernel_mode
 from gradcheck import gradcheck
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -49,16 +50,19 @@ def conv_cases(draw):
                 dilation=dil, bias=bias, seed=seed)
 
 
+@pytest.mark.parametrize("kernels", ["numpy", "compiled"])
 @pytest.mark.parametrize("max_weights", [0, 10**9], ids=["whole-batch GEMM", "per-sample GEMM"])
 @settings(max_examples=25, deadline=None)
 @given(case=conv_cases())
-def test_conv2d_matches_naive_forward_and_backward(case, max_weights):
-    """Both im2col layouts (conv.per_sample decides by the weight matrix's size) against loops."""
+def test_conv2d_matches_naive_forward_and_backward(case, max_weights, kernels):
+    """Both im2col layouts (conv.per_sample decides by the weight matrix's size), each with NumPy's
+    and the compiled im2col / col2im (dlcore/cpu_kernels.py, "same"-sized outputs), against loops."""
     from dlcore.functional import conv as conv_module
 
     old, conv_module.PER_SAMPLE_MAX_WEIGHTS = conv_module.PER_SAMPLE_MAX_WEIGHTS, max_weights
     try:
-        _check_against_naive(case)
+        with cpu_kernel_mode(kernels):
+            _check_against_naive(case)
     finally:
         conv_module.PER_SAMPLE_MAX_WEIGHTS = old
 

@@ -37,7 +37,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import autograd
+from .. import autograd, cpu_jit
 from ..autograd import Function
 from ..backend import get_array_module
 from ..cpu import buffers
@@ -88,6 +88,10 @@ def _columns(x: Any, win: Window, kernel: tuple, sample_major: bool) -> Any:
     xp = get_array_module(x)
     N, C = x.shape[:2]
     (kh, kw), (oh, ow) = kernel, win.out_hw
+    if cpu_jit.enabled(x) and cpu_jit.same_geometry(x.shape, (oh, ow), win.stride, win.dilation):
+        cols = buffers.take((N, C, kh, kw, oh, ow) if sample_major else (C, kh, kw, N, oh, ow), x.dtype)
+        if cpu_jit.im2col_same(x, cols.transpose(1, 2, 3, 0, 4, 5) if sample_major else cols, win.pad4[::2]):
+            return cols
     xpad = pad(x, win.pad4)
     if sample_major:
         cols = buffers.take((N, C, kh, kw, oh, ow), x.dtype, xp)
@@ -126,6 +130,10 @@ def _finish_forward(fn: "Conv2d", y: Any, b: Any, cols: Any) -> Any:
 def _fold(dcols: Any, win: Window, kernel: tuple) -> Any:
     """dx (NCHW) from the column gradient, a (C, KH, KW, N, OH, OW) array or view: col2im, un-pad."""
     xp = get_array_module(dcols)
+    if cpu_jit.enabled(dcols) and cpu_jit.same_geometry(win.in_shape, win.out_hw, win.stride, win.dilation):
+        dx = cpu_jit.col2im_same(dcols, win.pad4[::2])
+        if dx is not None:
+            return dx
     N, C = win.in_shape[:2]
     hp, wp = win.padded_hw
     dxt = col2im(dcols, (N, C, hp, wp), kernel, win.stride, win.dilation, win.out_hw)
