@@ -26,7 +26,7 @@ import numpy as np
 
 from .cpu import parallel_chunks
 
-__all__ = ["available", "col2im_same", "enabled", "im2col_same", "jit", "max_pool_2x2_backward", "max_pool_2x2_forward", "relu_backward", "same_geometry", "set_enabled"]
+__all__ = ["available", "col2im_same", "enabled", "im2col_same", "jit", "max_pool_2x2_backward", "max_pool_2x2_forward", "overlap_add", "relu_backward", "same_geometry", "set_enabled"]
 
 log = logging.getLogger("dlcore")
 
@@ -171,4 +171,13 @@ def col2im_same(cols: np.ndarray, top_left: tuple) -> np.ndarray | None:
     C, kh, kw, N, H, W = cols.shape
     dx, mask, k = np.empty((N, C, H, W), cols.dtype), _colmask(kw, H, W, top_left[1]), _module()
     parallel_chunks(lambda lo, hi: k.col2im_same(buf, dx[lo:hi], lo, *strides, kh, kw, *top_left, mask), N, 2 * cols.size)
+    return dx
+
+
+def overlap_add(tiles: np.ndarray, x_shape: tuple, top_left: tuple, m: int) -> np.ndarray:
+    """dx (``x_shape``) from Winograd's (C, N, TH, TW, m+2, m+2) input-tile gradients, as
+    ``dlcore.functional.winograd._overlap_add`` (which folds in NumPy passes), threaded over N."""
+    dx, k = np.empty(x_shape, tiles.dtype), _module()
+    tiles = np.ascontiguousarray(tiles)
+    parallel_chunks(lambda lo, hi: k.overlap_add(tiles, dx[lo:hi], lo, m, *top_left), x_shape[0], 2 * tiles.size)
     return dx

@@ -137,3 +137,30 @@ def col2im_same(cols, dx, n0, sn, sc, si, sj, kh, kw, top, left, colmask):  # pr
                     mask = colmask[j, a:b]
                     for k in range(b - a):
                         dst[k] += src[k] if mask[k] else zero
+
+
+@njit(nogil=True, cache=True)
+def overlap_add(tiles, dx, n0, m, top, left):  # pragma: no cover - compiled
+    """Winograd's input-tile adjoint: dx[n, c] = the sum of the (m+2) x (m+2) tiles placed at
+    stride m from (-top, -left), the parts in the padding dropped.
+
+    tiles (C, N, TH, TW, m+2, m+2); dx (n, C, H, W) holds samples n0 .. n0 + n and is overwritten.
+    """
+    C, _, TH, TW, A, _ = tiles.shape
+    n_here, _, H, W = dx.shape
+    zero = dx.dtype.type(0)
+    for n in range(n_here):
+        for c in range(C):
+            plane = dx[n, c]
+            plane[:, :] = zero
+            for t in range(TH):
+                r0 = t * m - top
+                a_lo, a_hi = max(0, -r0), min(A, H - r0)
+                for u in range(TW):
+                    c0 = u * m - left
+                    b_lo, b_hi = max(0, -c0), min(A, W - c0)
+                    tile = tiles[c, n0 + n, t, u]
+                    for a in range(a_lo, a_hi):
+                        row, tile_row = plane[r0 + a], tile[a]
+                        for b in range(b_lo, b_hi):
+                            row[c0 + b] += tile_row[b]

@@ -50,7 +50,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_winograd_matches_torch_float64_forward_and_every_gradient(case):
+def test_winograd_matches_torch_float64_forward_and_every_gradient(case, cpu_kernels):
     N, C, H, W, F, pad4 = case
     rng = np.random.default_rng(sum(case[:5]))
     x, w, b = rng.standard_normal((N, C, H, W)), rng.standard_normal((F, C, 3, 3)), rng.standard_normal(F)
@@ -85,7 +85,7 @@ def _realistic(shape_x, shape_w, seed=0):
 
 
 @pytest.mark.parametrize("shape", [(4, 32, 28, 28, 16), (4, 16, 14, 14, 32), (2, 64, 7, 7, 8)])
-def test_float32_within_1e4_of_a_float64_reference(shape):
+def test_float32_within_1e4_of_a_float64_reference(shape, cpu_kernels):
     N, C, H, W, F = shape
     x, w = _realistic((N, C, H, W), (F, C, 3, 3))
     b = np.random.default_rng(1).standard_normal(F) * 0.1

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import cpu_jit
 from ..autograd import Function
 from ..cpu import buffers, copy_rows, get_conv_algorithm, matmul, one_blas_thread, parallel_chunks
 
@@ -254,6 +255,8 @@ def _overlap_add(d_tiles: Any, x_shape: tuple, pad4: tuple, m: int, th: int, tw:
     N, C, H, W = x_shape
     a = m + 2
     d6 = d_tiles.reshape(C, N, th, tw, a, a)
+    if cpu_jit.enabled(d6):  # one compiled pass (6.6 -> about 2.5 ms on W3's backward)
+        return cpu_jit.overlap_add(d6, x_shape, pad4[::2], m)
     pairs = _pairs(d6)  # (C, N, TH, TW, a, a/2)
     h = m // 2
     if tw > 1:
