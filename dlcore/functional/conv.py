@@ -40,7 +40,7 @@ import numpy as np
 from .. import autograd, cpu_jit
 from ..autograd import Function
 from ..backend import get_array_module
-from ..cpu import buffers
+from ..cpu import buffers, channel_sums
 from ..cuda import conv as cuda_conv
 from ..errors import DTypeError, ShapeError, shape_str
 from ..tensor import Tensor, as_tensor
@@ -153,7 +153,7 @@ def _per_sample_backward(fn: "Conv2d", grad: Any) -> tuple:
     w2 = w.reshape(F, CKK)
     dx = dw = db = None
     if fn.needs(2) and fn.has_bias:
-        db = g3.sum(axis=(0, 2))
+        db = channel_sums(g3)
     if fn.needs(1):
         dw = np.matmul(g3, fn.cols.reshape(N, CKK, oh * ow).transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
         buffers.give(fn.cols)
@@ -200,7 +200,7 @@ def im2col_backward(fn: "Conv2d", grad: Any) -> tuple:
     g3 = g2.reshape(G, F // G, P)
     dx = dw = db = None
     if fn.needs(2) and fn.has_bias:
-        db = g2.reshape(F, P).sum(axis=1)
+        db = channel_sums(g2.reshape(F, P)) if xp is np else g2.reshape(F, P).sum(axis=1)
     if fn.needs(1):
         cols = fn.cols.reshape(G, CKKg, P)
         if CKKg > F // G:  # dW^T = cols @ G^T: the longer side as BLAS's M ran faster here (MNIST

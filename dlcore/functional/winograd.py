@@ -44,7 +44,7 @@ import numpy as np
 
 from .. import cpu_jit
 from ..autograd import Function
-from ..cpu import buffers, copy_rows, get_conv_algorithm, matmul, one_blas_thread, parallel_chunks
+from ..cpu import buffers, channel_sums, copy_rows, get_conv_algorithm, matmul, one_blas_thread, parallel_chunks
 
 __all__ = ["winograd_forward", "winograd_backward", "choose", "tile_size", "transforms"]
 
@@ -339,7 +339,7 @@ def _backward(self: Function, grad: Any) -> tuple:
     buffers.give(g_tiles)
     dx = dw = db = None
     if needs[2] and has_bias:
-        db = grad.sum(axis=(0, 2, 3))
+        db = channel_sums(grad.reshape(grad.shape[0], grad.shape[1], -1))
     if needs[1]:
         dwt = matmul(gy, self.v.transpose(0, 2, 1), np.empty((a2, F, C), grad.dtype))
         dw = (kg.T @ dwt.reshape(a2, F * C)).reshape(3, 3, F, C).transpose(2, 3, 0, 1).copy()
