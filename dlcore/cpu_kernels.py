@@ -79,6 +79,15 @@ def relu_backward(g, x, out):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, cache=True)
+def _shifted_run(di, dj, H, W):  # pragma: no cover - compiled
+    """For a kernel offset that reads the pixel (di, dj) away, on a flattened H x W plane: the
+    shift of its reads and the output range [a, b) whose reads stay inside the plane's rows."""
+    shift = di * W + dj
+    a, b = max(0, -di) * W, min(H, H - di) * W
+    return shift, max(a, -shift), min(b, H * W - shift)
+
+
+@njit(nogil=True, cache=True)
 def im2col_same(x, cols, n0, sn, sc, si, sj, kh, kw, top, left, colmask):  # pragma: no cover - compiled
     """Columns of a stride-1 convolution whose output plane has the input's size (a "same" padding).
 
@@ -98,11 +107,8 @@ def im2col_same(x, cols, n0, sn, sc, si, sj, kh, kw, top, left, colmask):  # pra
         for c in range(C):
             src = (n * C + c) * hw
             for i in range(kh):
-                di = i - top
-                k_lo, k_hi = max(0, -di) * W, min(H, H - di) * W
                 for j in range(kw):
-                    shift = di * W + j - left
-                    a, b = max(k_lo, -shift), min(k_hi, hw - shift)
+                    shift, a, b = _shifted_run(i - top, j - left, H, W)
                     d = (n0 + n) * sn + c * sc + i * si + j * sj
                     out = cols[d:d + hw]
                     inp = xf[src + a + shift:src + b + shift]
@@ -119,18 +125,14 @@ def col2im_same(cols, dx, n0, sn, sc, si, sj, kh, kw, top, left, colmask):  # pr
     """The adjoint of :func:`im2col_same`: dx (n, C, H, W), samples n0 .. n0 + n, is overwritten
     with the sum of every column entry that read each pixel (one long masked add per offset)."""
     n_here, C, H, W = dx.shape
-    hw = H * W
     zero = dx.dtype.type(0)
     for n in range(n_here):
         for c in range(C):
             plane = dx[n, c].reshape(-1)
             plane[:] = zero
             for i in range(kh):
-                di = i - top
-                k_lo, k_hi = max(0, -di) * W, min(H, H - di) * W
                 for j in range(kw):
-                    shift = di * W + j - left
-                    a, b = max(k_lo, -shift), min(k_hi, hw - shift)
+                    shift, a, b = _shifted_run(i - top, j - left, H, W)
                     d = (n0 + n) * sn + c * sc + i * si + j * sj
                     src = cols[d + a:d + b]
                     dst = plane[a + shift:b + shift]
