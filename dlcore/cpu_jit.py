@@ -42,8 +42,8 @@ def _module() -> Any:
     if _kernels is None:
         try:
             from . import cpu_kernels
-        except ImportError as exc:  # Numba missing (or broken): the NumPy paths run
-            log.debug("dlcore: Numba is not importable (%s); CPU kernels run in NumPy", exc)
+        except Exception as exc:  # Numba missing, or broken (e.g. built for another NumPy): NumPy runs
+            log.debug("dlcore: Numba is not importable (%s: %s); CPU kernels run in NumPy", type(exc).__name__, exc)
             _kernels = False
         else:
             _kernels = cpu_kernels

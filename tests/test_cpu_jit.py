@@ -60,3 +60,20 @@ def test_the_switch_turns_the_compiled_kernels_off():
     with cpu_jit.jit(False):
         assert not cpu_jit.enabled(x)
     assert not cpu_jit.enabled(x.astype(np.float16)) and not cpu_jit.enabled([1.0])
+
+
+def test_without_numba_the_numpy_paths_run(monkeypatch):
+    import sys
+
+    import dlcore
+    import dlcore.functional as F
+
+    monkeypatch.setitem(sys.modules, "numba", None)          # "import numba" raises ImportError
+    monkeypatch.delitem(sys.modules, "dlcore.cpu_kernels", raising=False)
+    monkeypatch.delattr(dlcore, "cpu_kernels", raising=False)  # else "from . import" finds it there
+    monkeypatch.setattr(cpu_jit, "_kernels", None)
+    x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4) - 8
+    assert not cpu_jit.available() and not cpu_jit.enabled(x)
+    xt = dlcore.tensor(x, requires_grad=True)
+    F.max_pool2d(F.relu(xt), 2).sum().backward()
+    assert xt.grad.numpy().sum() == 2.0                     # the two positive windows' maxima
