@@ -23,6 +23,17 @@ def _cpu_kernels() -> str:
     return f"NumPy + compiled (Numba {numba.__version__})" + ("" if cpu_jit.enabled() else ", switched off (DLCORE_CPU_JIT=0)")
 
 
+def _blas() -> str:
+    from .cpu import blas_kernel
+
+    b = blas_kernel()
+    if not b["library"]:
+        return "unknown (threadpoolctl not installed)"
+    forced = " ".join(f"{k}={v}" for k, v in b["forced_by"].items())
+    return f"{b['library']} {b['version']}, {b['architecture']} kernels" + (
+        f" (forced by {forced}; unset it for the kernels this CPU supports)" if forced else "")
+
+
 def info_lines() -> list[str]:
     """The lines ``python -m dlcore info`` prints."""
     lines = [
@@ -32,6 +43,7 @@ def info_lines() -> list[str]:
         f"platform    {platform.platform()}",
         f"default     DLCORE_DEVICE={os.environ.get('DLCORE_DEVICE', '(unset: cpu)')}",
         f"cpu kernels {_cpu_kernels()}",
+        f"numpy blas  {_blas()}",
     ]
     try:
         import cupy

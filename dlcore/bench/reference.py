@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from dlcore.cpu import BLAS_OVERRIDES, blas_kernel  # noqa: F401 - re-exported for the bench
+
 
 def load_torch() -> tuple[Any, str]:
     """``(torch, "")`` or ``(None, reason)`` when torch cannot be imported."""
@@ -36,35 +38,6 @@ def blas_threads() -> tuple[int, str]:
         if value.isdigit() and int(value) > 0:
             return int(value), var
     return os.cpu_count() or 1, "os.cpu_count()"
-
-
-#: Environment variables that pin OpenBLAS to one kernel family instead of the one it detects.
-BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-
-
-def blas_kernel() -> dict:
-    """Which BLAS NumPy runs and on which kernels, and any environment variable forcing them.
-
-    ``architecture`` is OpenBLAS's kernel family (e.g. "Haswell" = AVX2, "SkylakeX" = AVX-512).
-    ``OPENBLAS_CORETYPE`` overrides its own detection: on an AVX-512 CPU a forced "Haswell" runs
-    SGEMM at about a third of the speed (measured in docs/cpu-performance.md), so the benchmark
-    records it, and ``make bench`` unsets both variables for its run.
-
-    >>> sorted(blas_kernel())
-    ['architecture', 'forced_by', 'library', 'version']
-    """
-    info: dict = {"library": None, "version": None, "architecture": None,
-                  "forced_by": {v: os.environ[v] for v in BLAS_OVERRIDES if os.environ.get(v)}}
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return info
-    for pool in threadpool_info():
-        if pool.get("user_api") == "blas":
-            info.update(library=pool.get("internal_api"), version=pool.get("version"),
-                        architecture=pool.get("architecture"))
-            break
-    return info
 
 
 def limit_blas_threads(n: int) -> Any:
