@@ -84,7 +84,8 @@ def _shifted_run(di, dj, H, W):  # pragma: no cover - compiled
     shift of its reads and the output range [a, b) whose reads stay inside the plane's rows."""
     shift = di * W + dj
     a, b = max(0, -di) * W, min(H, H - di) * W
-    return shift, max(a, -shift), min(b, H * W - shift)
+    a = min(max(a, -shift), H * W)
+    return shift, a, max(a, min(b, H * W - shift))  # a <= b: a negative end would wrap in a slice
 
 
 @njit(nogil=True, cache=True)

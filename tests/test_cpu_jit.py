@@ -14,7 +14,9 @@ from dlcore.functional.window import col2im, im2col, pad, unpad
 
 CASES = [((3, 2, 5, 6), (3, 3), (1, 1, 1, 1)), ((2, 3, 6, 5), (5, 5), (2, 2, 2, 2)),
          ((2, 2, 7, 4), (2, 4), (0, 1, 1, 2)), ((1, 1, 3, 3), (3, 1), (1, 1, 0, 0)),
-         ((64, 16, 14, 14), (3, 3), (1, 1, 1, 1))]  # large enough to split over two threads
+         ((2, 2, 1, 5), (3, 3), (1, 1, 1, 1)), ((1, 1, 2, 1), (3, 3), (1, 1, 1, 1)),  # rows or
+         ((1, 1, 1, 1), (3, 3), (1, 1, 1, 1)), ((1, 2, 2, 3), (5, 5), (2, 2, 2, 2)),  # columns fewer
+         ((64, 16, 14, 14), (3, 3), (1, 1, 1, 1))]  # than the kernel; large enough for two threads
 
 
 @pytest.fixture
