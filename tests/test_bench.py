@@ -154,13 +154,13 @@ def test_module_entry_point_help():
 
 def test_blas_kernel_and_a_forcing_variable_are_recorded_and_warned(monkeypatch):
     pytest.importorskip("threadpoolctl")
-    from dlcore.bench import reference
+    from dlcore.cpu import blas_kernel
 
     monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
     monkeypatch.delenv("OPENBLAS_L2_SIZE", raising=False)
-    blas = reference.blas_kernel()
+    blas = blas_kernel()
     assert blas["library"] and blas["forced_by"] == {"OPENBLAS_CORETYPE": "Haswell"}
     lines = report._blas_lines(blas)
     assert lines[0].startswith(f"NumPy BLAS: {blas['library']}") and "OPENBLAS_CORETYPE=Haswell forces" in lines[1]
     monkeypatch.delenv("OPENBLAS_CORETYPE")
-    assert reference.blas_kernel()["forced_by"] == {} and len(report._blas_lines(reference.blas_kernel())) == 1
+    assert blas_kernel()["forced_by"] == {} and len(report._blas_lines(blas_kernel())) == 1

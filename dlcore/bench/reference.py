@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from dlcore.cpu import BLAS_OVERRIDES, blas_kernel  # noqa: F401 - re-exported for the bench
-
 
 def load_torch() -> tuple[Any, str]:
     """``(torch, "")`` or ``(None, reason)`` when torch cannot be imported."""

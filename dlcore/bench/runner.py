@@ -13,6 +13,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from dlcore.cpu import blas_kernel
+
 from . import reference as ref
 from .e2e import E2E_MODELS, WARMUP_BATCHES, load_data, run_e2e
 from .timing import compare, paired_ratio, summarize
@@ -214,7 +216,7 @@ def run(cfg: Config, progress: Callable[[str], None] = lambda s: None) -> dict:
             "reps": cfg.reps, "warmup": cfg.warmup, "block": cfg.block, "settle_s": cfg.settle_s, "seed": cfg.seed,
             "reference": "torch" if cfg.torch is not None else "none", "reference_note": cfg.reference_note,
             "numpy_blas_threads": cfg.threads, "numpy_blas_threads_source": cfg.threads_source,
-            "numpy_blas": ref.blas_kernel(),
+            "numpy_blas": blas_kernel(),
             "e2e_batches": cfg.e2e_batches, "e2e_reps": cfg.e2e_reps,
             "method": "first call timed apart; warm-up; dlcore and reference alternate in blocks of `block` "
                       "calls (order flipped every round), each block after a `settle_s` pause and one untimed "

@@ -92,6 +92,7 @@ def _columns(x: Any, win: Window, kernel: tuple, sample_major: bool) -> Any:
         cols = buffers.take((N, C, kh, kw, oh, ow) if sample_major else (C, kh, kw, N, oh, ow), x.dtype)
         if cpu_jit.im2col_same(x, cols.transpose(1, 2, 3, 0, 4, 5) if sample_major else cols, win.pad4[::2]):
             return cols
+        buffers.give(cols)
     xpad = pad(x, win.pad4)
     if sample_major:
         cols = buffers.take((N, C, kh, kw, oh, ow), x.dtype, xp)
