@@ -29,7 +29,8 @@ import numpy as np
 
 from .cpu import parallel_chunks
 
-__all__ = ["available", "col2im_same", "enabled", "im2col_same", "jit", "max_pool_2x2_backward", "max_pool_2x2_forward", "overlap_add", "relu_backward", "same_geometry", "set_enabled"]
+__all__ = ["available", "col2im_same", "enabled", "im2col_same", "jit", "max_pool_2x2_backward", "max_pool_2x2_forward", "overlap_add", "relu_backward", "same_geometry", "set_enabled",
+           "winograd_grad", "winograd_input", "winograd_input_adjoint", "winograd_output"]
 
 log = logging.getLogger("dlcore")
 
@@ -183,4 +184,49 @@ def overlap_add(tiles: np.ndarray, x_shape: tuple, top_left: tuple, m: int) -> n
     dx, k = np.empty(x_shape, tiles.dtype), _module()
     tiles = np.ascontiguousarray(tiles)
     parallel_chunks(lambda lo, hi: k.overlap_add(tiles, dx[lo:hi], lo, m, *top_left), x_shape[0], 2 * tiles.size)
+    return dx
+
+
+# --------------------------------------------------------------------------- Winograd F(4x4, 3x3)
+# The transforms of dlcore.functional.winograd with m = 4, straight from and to NCHW, threaded over
+# samples; tiles are numbered (n, t, u) and the transformed arrays are (36, channels, tiles).
+def _buffer(planes: np.ndarray) -> tuple[np.ndarray, int]:
+    """The (36, stride) buffer under a (36, rows, P) array whose planes may lie ``stride``
+    elements apart (see ``winograd._planes``), and P; the kernels index it with row * P + tile."""
+    a2, rows, P = planes.shape
+    size = planes.itemsize
+    if planes.strides[1:] != (P * size, size) or planes.strides[0] % size or planes.strides[0] < rows * P * size:
+        raise ValueError(f"cpu_jit: the Winograd kernels need (36, rows, P) planes with contiguous rows, got strides {planes.strides}")
+    flat = np.lib.stride_tricks.as_strided(planes, (a2, planes.strides[0] // size), (planes.strides[0], size))
+    return flat, P
+
+
+def winograd_input(x: np.ndarray, v: np.ndarray, tiles: tuple, top_left: tuple) -> None:
+    """Fill ``v`` (36, C, N*TH*TW) with ``B^T d B`` of every 6 x 6 input tile of the padded ``x``."""
+    x, k = np.ascontiguousarray(x), _module()
+    flat, P = _buffer(v)
+    parallel_chunks(lambda lo, hi: k.input_transform(x[lo:hi], flat, P, lo, *tiles, *top_left), len(x), 2 * v.size)
+
+
+def winograd_output(m: np.ndarray, bias: np.ndarray | None, shape: tuple, tiles: tuple) -> np.ndarray:
+    """y (``shape``, NCHW) from the (36, F, tiles) products: ``A^T M A`` per tile, plus ``bias``."""
+    y, k = np.empty(shape, m.dtype), _module()
+    b = np.zeros(shape[1], m.dtype) if bias is None else np.ascontiguousarray(bias, m.dtype)
+    flat, P = _buffer(m)
+    parallel_chunks(lambda lo, hi: k.output_transform(flat, y[lo:hi], b, P, lo, *tiles), shape[0], 2 * m.size)
+    return y
+
+
+def winograd_grad(g: np.ndarray, gy: np.ndarray, tiles: tuple) -> None:
+    """Fill ``gy`` (36, F, tiles) with ``A G A^T`` of every 4 x 4 tile of the output gradient ``g``."""
+    g, k = np.ascontiguousarray(g), _module()
+    flat, P = _buffer(gy)
+    parallel_chunks(lambda lo, hi: k.grad_transform(g[lo:hi], flat, P, lo, *tiles), len(g), 2 * gy.size)
+
+
+def winograd_input_adjoint(dv: np.ndarray, x_shape: tuple, tiles: tuple, top_left: tuple) -> np.ndarray:
+    """dx (``x_shape``) from the (36, C, tiles) gradients: ``B dV B^T`` per tile, overlap-added."""
+    dx, k = np.empty(x_shape, dv.dtype), _module()
+    flat, P = _buffer(dv)
+    parallel_chunks(lambda lo, hi: k.input_adjoint(flat, dx[lo:hi], P, lo, *tiles, *top_left), x_shape[0], 2 * dv.size)
     return dx

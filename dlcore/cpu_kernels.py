@@ -167,3 +167,7 @@ def overlap_add(tiles, dx, n0, m, top, left):  # pragma: no cover - compiled
                         row, tile_row = plane[r0 + a], tile[a]
                         for b in range(b_lo, b_hi):
                             row[c0 + b] += tile_row[b]
+
+
+# Winograd F(4x4, 3x3)'s transforms live in their own file (this one stays short).
+from .cpu_kernels_winograd import grad_transform, input_adjoint, input_transform, output_transform  # noqa: E402,F401

@@ -131,7 +131,7 @@ def test_partial_gradients_and_no_grad():
     np.testing.assert_allclose(y.numpy(), ref[0], rtol=1e-10, atol=1e-12)
 
 
-def test_auto_rule_picks_winograd_only_where_it_pays_and_can_be_forced():
+def test_auto_rule_picks_winograd_only_where_it_pays_and_can_be_forced(cpu_kernels):
     def algorithm(x_shape, w_shape, **kw):
         xt = dlcore.tensor(np.ones(x_shape, np.float32), requires_grad=True)
         return conv2d(xt, dlcore.tensor(np.ones(w_shape, np.float32)), **kw)._ctx.algorithm
@@ -140,7 +140,11 @@ def test_auto_rule_picks_winograd_only_where_it_pays_and_can_be_forced():
     assert algorithm((2, 32, 8, 8), (32, 32, 3, 3), padding=1) == "winograd"
     assert algorithm((2, 32, 7, 7), (32, 32, 3, 3), padding=1) == "im2col"     # 4x4 tiles waste 23 %
     assert algorithm((2, 1, 8, 8), (4, 1, 3, 3), padding=1) == "im2col"        # too few channels
-    assert algorithm((2, 16, 8, 8), (32, 16, 3, 3), padding=1) == "im2col"     # GEMMs too small (512)
+    # C x F at least 1024, or 256 with the compiled transforms (winograd.MIN_GEMM_SIZE*)
+    compiled = cpu_kernels == "compiled"
+    assert algorithm((2, 16, 8, 8), (32, 16, 3, 3), padding=1) == ("winograd" if compiled else "im2col")  # 512
+    assert algorithm((2, 16, 8, 8), (16, 16, 3, 3), padding=1) == ("winograd" if compiled else "im2col")  # 256
+    assert algorithm((2, 8, 8, 8), (16, 8, 3, 3), padding=1) == "im2col"       # 128: GEMMs too small
     assert algorithm((2, 16, 8, 8), (64, 16, 3, 3), padding=1) == "winograd"   # 1024
     assert algorithm((2, 16, 8, 8), (4, 16, 3, 3), stride=2) == "im2col"       # strided
     assert algorithm((2, 16, 8, 8), (4, 16, 5, 5)) == "im2col"                 # not 3x3

@@ -31,6 +31,11 @@ correlation of dY with the flipped kernel, computed tile by tile), and ``dW`` is
 ``G^T [(A dY A^T) V^T] G`` with the ``V`` kept from the forward pass (2.25 floats per input
 pixel and channel for F(4x4), instead of im2col's 9).
 
+With Numba present (``dlcore.cpu_jit``), F(4x4)'s four transforms run as compiled loops
+instead (``dlcore/cpu_kernels_winograd.py``): the same linear maps with the matrices' zeros
+skipped, read and written straight from NCHW without the tile copies; on W3 (64 x 32 x 28 x 28,
+64 filters) forward + backward went from 29.3 to 19.0 ms. The kron GEMMs here stay the reference.
+
 Which algorithm runs is decided by :func:`choose` (see there for the rule and how it was
 measured), and can be forced with ``dlcore.cpu.set_conv_algorithm``.
 """
@@ -82,6 +87,8 @@ def transforms(m: int, dtype: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------- the choice
 #: Input channels x filters below this and im2col's GEMMs are too small for the transforms to pay.
 MIN_GEMM_SIZE = 1024
+#: The same bound when the compiled F(4x4) transforms run (``dlcore.cpu_jit``): they are ~3x cheaper.
+MIN_GEMM_SIZE_COMPILED = 256
 
 
 def tile_size(out_h: int, out_w: int) -> int:
@@ -103,7 +110,8 @@ def choose(x: Any, w: Any, stride: tuple, pad4: tuple, dilation: tuple) -> bool:
     Forced by ``dlcore.cpu.set_conv_algorithm("winograd" | "im2col")``; "winograd" forced on a
     shape it cannot do (not 3x3, strided, dilated, GPU, not float32/float64) raises ValueError rather than silently
     running im2col. Under "auto" (the default) the rule is: a float32 or float64 CPU array, a 3x3 kernel,
-    stride 1, dilation 1, input channels x filters at least ``MIN_GEMM_SIZE`` (32 x 32), and an
+    stride 1, dilation 1, input channels x filters at least ``MIN_GEMM_SIZE`` (32 x 32;
+    ``MIN_GEMM_SIZE_COMPILED``, 16 x 16, when the compiled transforms run), and an
     output that F(4x4) tiles with at most 15 % waste (:func:`tile_size` is 4; about 16 x 16 pixels
     and up).
 
@@ -120,6 +128,11 @@ def choose(x: Any, w: Any, stride: tuple, pad4: tuple, dilation: tuple) -> bool:
     1.22 / 0.92, 16/32 1.33 / 1.34, 32/32 0.87 / 1.01, 32/64 0.76 / 0.86; 16 x 16 with 64/64
     0.85 / 0.85 and 128/128 0.48 / 0.64; 56 x 56, batch 16, 64/64 0.63 / 0.72. Hence the bound on
     C x F (it was C >= 8 before, from the Xeon).
+
+    With the compiled F(4x4) transforms (Numba, ``dlcore.cpu_jit``; SkylakeX kernels, blocks of
+    5 calls alternating in one process, median of 7 blocks, Winograd / im2col, both compiled):
+    28 x 28 with C/F = 32/64 0.53, 16/32 0.56, 8/16 0.88, 4/16 2.1, 1/16 5.4; 16 x 16 with 32/32
+    0.72 and 16/16 1.08. So the bound is ``MIN_GEMM_SIZE_COMPILED`` (256) there.
     """
     algorithm = get_conv_algorithm()
     if algorithm == "im2col":
@@ -135,7 +148,8 @@ def choose(x: Any, w: Any, stride: tuple, pad4: tuple, dilation: tuple) -> bool:
                 f"{tuple(dilation)}, {type(x).__module__.split('.')[0]} {x.dtype} input; use 'auto' or 'im2col'"
             )
         return True
-    if not able or w.shape[0] * w.shape[1] < MIN_GEMM_SIZE:
+    bound = MIN_GEMM_SIZE_COMPILED if cpu_jit.enabled(x) else MIN_GEMM_SIZE
+    if not able or w.shape[0] * w.shape[1] < bound:
         return False
     oh, ow = _geometry(x.shape, pad4, 1)[:2]
     return tile_size(oh, ow) == 4
@@ -277,6 +291,22 @@ def _overlap_add(d_tiles: Any, x_shape: tuple, pad4: tuple, m: int, th: int, tw:
     return dx
 
 
+#: Floats of slack between the (m+2)^2 planes of a transformed array. Without it the planes lie
+#: a multiple of 4 KiB apart (e.g. 32 x 3136 floats), so the 36 streams a transform reads or
+#: writes map to the same L1 sets: W3's compiled transforms ran 1.3-2x slower.
+PLANE_PAD = 16
+
+
+def _planes(a2: int, rows: int, cols: int, dtype: Any) -> np.ndarray:
+    """An uninitialised (a2, rows, cols) array whose planes are ``PLANE_PAD`` floats apart."""
+    full = buffers.take((a2, rows * cols + PLANE_PAD), dtype)
+    return full[:, :rows * cols].reshape(a2, rows, cols)
+
+
+def _give_planes(a: np.ndarray) -> None:
+    buffers.give(a.base if a.base is not None else a)
+
+
 # --------------------------------------------------------------------------- the Function
 def winograd_forward(fn: Function, x: Any, w: Any, b: Any, win: Any, groups: int) -> Any:
     """Stride-1 3x3 cross-correlation of an NCHW batch by Winograd F(m x m, 3x3), on the CPU.
@@ -304,25 +334,31 @@ def _forward(self: Function, x: Any, w: Any, b: Any, padding: tuple) -> Any:
     kb, kg, ka = transforms(m, x.dtype)
     u = transforms(m, np.float64)[1] @ w.astype(np.float64).transpose(2, 3, 0, 1).reshape(9, F * C)
     self.u = u.astype(x.dtype).reshape(a2, F, C)
-    tiles = _input_tiles(x, pad4, m, th, tw)                  # (C*P, a2)
-    v = buffers.take((a2, C, P), x.dtype)
-    matmul(kb, tiles.T, v.reshape(a2, C * P), split="cols")   # B^T d B for every tile
-    buffers.give(tiles)
-    prod = buffers.take((a2, F, P), x.dtype)
+    compiled = m == 4 and cpu_jit.enabled(x)  # the transforms as loops, not kron GEMMs
+    v = _planes(a2, C, P, x.dtype)
+    if compiled:
+        cpu_jit.winograd_input(x, v, (th, tw), (pad4[0], pad4[2]))
+    else:
+        tiles = _input_tiles(x, pad4, m, th, tw)                  # (C*P, a2)
+        matmul(kb, tiles.T, v.reshape(a2, C * P), split="cols")   # B^T d B for every tile
+        buffers.give(tiles)
+    prod = _planes(a2, F, P, x.dtype)
     matmul(self.u, v, prod)                                  # the (m+2)^2 GEMMs
-    y_tiles = buffers.take((F * P, m * m), x.dtype)
-    matmul(prod.reshape(a2, F * P).T, ka.T, y_tiles, split="rows")  # A^T M A
-    buffers.give(prod)
-    if b is not None:
-        y_f = y_tiles.reshape(F, P * m * m)
-        _add(y_f, b.reshape(F, 1))
-    y = np.empty((N, F, oh, ow), x.dtype)
-    _scatter_output(y_tiles, y, m, th, tw)
-    buffers.give(y_tiles)
+    if compiled:
+        y = cpu_jit.winograd_output(prod, b, (N, F, oh, ow), (th, tw))
+    else:
+        y_tiles = buffers.take((F * P, m * m), x.dtype)
+        matmul(prod.reshape(a2, F * P).T, ka.T, y_tiles, split="rows")  # A^T M A
+        if b is not None:
+            _add(y_tiles.reshape(F, P * m * m), b.reshape(F, 1))
+        y = np.empty((N, F, oh, ow), x.dtype)
+        _scatter_output(y_tiles, y, m, th, tw)
+        buffers.give(y_tiles)
+    _give_planes(prod)
     needs = tuple(self.needs_input_grad) + (False,) * 3
     self.v = v if needs[1] else None
     if self.v is None:
-        buffers.give(v)
+        _give_planes(v)
     self.meta = (x.shape, pad4, m, th, tw, b is not None)
     return y
 
@@ -333,26 +369,33 @@ def _backward(self: Function, grad: Any) -> tuple:
     F = grad.shape[1]
     a2, P = (m + 2) ** 2, N * th * tw
     kb, kg, ka = transforms(m, grad.dtype)
-    g_tiles = _output_tiles(grad, m, th, tw)                  # (F*P, m^2)
-    gy = buffers.take((a2, F, P), grad.dtype)
-    matmul(ka.T, g_tiles.T, gy.reshape(a2, F * P), split="cols")  # A dY A^T
-    buffers.give(g_tiles)
+    compiled = m == 4 and cpu_jit.enabled(grad)
+    gy = _planes(a2, F, P, grad.dtype)
+    if compiled:
+        cpu_jit.winograd_grad(grad, gy, (th, tw))
+    else:
+        g_tiles = _output_tiles(grad, m, th, tw)                  # (F*P, m^2)
+        matmul(ka.T, g_tiles.T, gy.reshape(a2, F * P), split="cols")  # A dY A^T
+        buffers.give(g_tiles)
     dx = dw = db = None
     if needs[2] and has_bias:
         db = channel_sums(grad.reshape(grad.shape[0], grad.shape[1], -1))
     if needs[1]:
         dwt = matmul(gy, self.v.transpose(0, 2, 1), np.empty((a2, F, C), grad.dtype))
         dw = (kg.T @ dwt.reshape(a2, F * C)).reshape(3, 3, F, C).transpose(2, 3, 0, 1).copy()
-        buffers.give(self.v)
+        _give_planes(self.v)
         self.v = None
     if needs[0]:
-        dv = buffers.take((a2, C, P), grad.dtype)
+        dv = _planes(a2, C, P, grad.dtype)
         matmul(self.u.transpose(0, 2, 1), gy, dv)
-        d_tiles = buffers.take((C * P, a2), grad.dtype)
-        matmul(dv.reshape(a2, C * P).T, kb, d_tiles, split="rows")  # B dV B^T
-        buffers.give(dv)
-        dx = _overlap_add(d_tiles, x_shape, pad4, m, th, tw)
-        buffers.give(d_tiles)
-    buffers.give(gy)
+        if compiled:
+            dx = cpu_jit.winograd_input_adjoint(dv, x_shape, (th, tw), (pad4[0], pad4[2]))
+        else:
+            d_tiles = buffers.take((C * P, a2), grad.dtype)
+            matmul(dv.reshape(a2, C * P).T, kb, d_tiles, split="rows")  # B dV B^T
+            dx = _overlap_add(d_tiles, x_shape, pad4, m, th, tw)
+            buffers.give(d_tiles)
+        _give_planes(dv)
+    _give_planes(gy)
     return dx, dw, db
 
