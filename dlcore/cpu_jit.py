@@ -3,13 +3,15 @@
 dlcore's CPU paths are NumPy, and stay the reference. Where a pass is memory-bound and NumPy
 needs several sweeps over the data, a Numba kernel from :mod:`dlcore.cpu_kernels` does it in one,
 split over dlcore's threads: 2x2 max pooling (forward and backward), ReLU backward, im2col /
-col2im of stride-1 convolutions with "same"-sized outputs, and Winograd's overlap-add. They run
+col2im of stride-1 convolutions with "same"-sized outputs, Winograd's overlap-add, and Winograd
+F(4x4, 3x3)'s four transforms (:mod:`dlcore.cpu_kernels_winograd`). They run
 when Numba is installed (``pip install 'dlcore[fast]'``; ``make install`` does) and are not
 switched off with ``DLCORE_CPU_JIT=0`` or :func:`set_enabled`. Pooling, ReLU and im2col give the
 NumPy path's results bit for bit; col2im and the overlap-add add in another order (float
 rounding). Measured here (2-core EPYC, one process, NumPy vs compiled): 2x2 max pool forward +
 backward on 64x64x28x28 floats 3.2-5.3 ms vs 0.85-1.38 ms; the MNIST CNN's 16 -> 32 convolution
-1.67 + 2.97 ms vs 1.50 + 2.29 ms (docs/cpu-performance.md).
+1.67 + 2.97 ms vs 1.50 + 2.29 ms; W3's Winograd forward + backward 29.3 vs 19.0 ms
+(docs/cpu-performance.md).
 
     >>> import numpy as np
     >>> from dlcore import cpu_jit

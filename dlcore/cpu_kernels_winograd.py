@@ -130,6 +130,7 @@ def output_transform(m, y, bias, P, n0, th, tw):  # pragma: no cover - compiled
     two, four, eight = y.dtype.type(2), y.dtype.type(4), y.dtype.type(8)
     w = np.empty((4, 6, L), y.dtype)
     yp = np.empty((4 * th, 4 * tw), y.dtype)
+    exact = oh == 4 * th and ow == 4 * tw
     for f in range(F):
         b = bias[f]
         for n in range(n_here):
@@ -140,15 +141,17 @@ def output_transform(m, y, bias, P, n0, th, tw):  # pragma: no cover - compiled
                 w0, w1, w2, w3 = w[0, j], w[1, j], w[2, j], w[3, j]
                 for q in range(L):
                     w0[q], w1[q], w2[q], w3[q] = _at(i0[q], i1[q], i2[q], i3[q], i4[q], i5[q], two, four, eight)
+            dst = y[n, f] if exact else yp  # tiles that fit the plane exactly are written in place
             for i in range(4):
                 wi = w[i]
                 for t in range(th):
-                    row = yp[4 * t + i]
+                    row = dst[4 * t + i]
                     for u in range(tw):
                         q, o = t * tw + u, 4 * u
                         o0, o1, o2, o3 = _at(wi[0, q], wi[1, q], wi[2, q], wi[3, q], wi[4, q], wi[5, q], two, four, eight)
                         row[o], row[o + 1], row[o + 2], row[o + 3] = o0 + b, o1 + b, o2 + b, o3 + b
-            _copy_plane(y[n, f], yp, oh, ow, 0, 0)
+            if not exact:
+                _copy_plane(y[n, f], yp, oh, ow, 0, 0)
 
 
 @njit(nogil=True, cache=True)
@@ -163,12 +166,16 @@ def grad_transform(g, gy, P, n0, th, tw):  # pragma: no cover - compiled
     two, four, eight = g.dtype.type(2), g.dtype.type(4), g.dtype.type(8)
     gp = np.zeros((4 * th, 4 * tw), g.dtype)
     h = np.empty((6, 4, L), g.dtype)
+    exact = oh == 4 * th and ow == 4 * tw
     for f in range(F):
         for n in range(n_here):
-            _copy_plane(gp, g[n, f], oh, ow, 0, 0)
+            src = g[n, f]
+            if not exact:  # partial tiles read zeros past the edge from gp
+                _copy_plane(gp, src, oh, ow, 0, 0)
+                src = gp
             for t in range(th):
                 for i in range(4):
-                    row = gp[4 * t + i]
+                    row = src[4 * t + i]
                     for u in range(tw):
                         q, o = t * tw + u, 4 * u
                         h[0, i, q], h[1, i, q], h[2, i, q], h[3, i, q], h[4, i, q], h[5, i, q] = _a(
