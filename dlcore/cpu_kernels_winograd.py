@@ -61,6 +61,14 @@ def _b(v0, v1, v2, v3, v4, v5, four, five, two):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, cache=True, inline="always")
+def _six_rows(buf, first, step, base, n):  # pragma: no cover - compiled
+    """Positions first, first + step, ..., first + 5 step of a (36, stride) transformed buffer,
+    columns base .. base + n (one plane's tiles): six C-contiguous rows, so loops over them vectorise."""
+    return (buf[first, base:base + n], buf[first + step, base:base + n], buf[first + 2 * step, base:base + n],
+            buf[first + 3 * step, base:base + n], buf[first + 4 * step, base:base + n], buf[first + 5 * step, base:base + n])
+
+
+@njit(nogil=True, cache=True, inline="always")
 def _copy_plane(dst, src, h, w, top, left):  # pragma: no cover - compiled
     """dst[top : top + h, left : left + w] = src[:h, :w], as loops (a slice assignment per
     plane cost ~0.3 us here; both are C-contiguous 2-D arrays, so these are vectorised)."""
@@ -103,8 +111,7 @@ def input_transform(x, v, P, n0, th, tw, top, left):  # pragma: no cover - compi
             base = c * P + (n0 + n) * L
             for a in range(6):
                 sa = s[a]
-                o0, o1, o2, o3 = v[6 * a, base:base + L], v[6 * a + 1, base:base + L], v[6 * a + 2, base:base + L], v[6 * a + 3, base:base + L]
-                o4, o5 = v[6 * a + 4, base:base + L], v[6 * a + 5, base:base + L]
+                o0, o1, o2, o3, o4, o5 = _six_rows(v, 6 * a, 1, base, L)
                 for q in range(L):
                     o = 4 * q
                     o0[q], o1[q], o2[q], o3[q], o4[q], o5[q] = _bt(sa[o], sa[o + 1], sa[o + 2], sa[o + 3], sa[o + 4], sa[o + 5],
@@ -136,8 +143,7 @@ def output_transform(m, y, bias, P, n0, th, tw):  # pragma: no cover - compiled
         for n in range(n_here):
             base = f * P + (n0 + n) * L
             for j in range(6):
-                i0, i1, i2, i3 = m[j, base:base + L], m[6 + j, base:base + L], m[12 + j, base:base + L], m[18 + j, base:base + L]
-                i4, i5 = m[24 + j, base:base + L], m[30 + j, base:base + L]
+                i0, i1, i2, i3, i4, i5 = _six_rows(m, j, 6, base, L)
                 w0, w1, w2, w3 = w[0, j], w[1, j], w[2, j], w[3, j]
                 for q in range(L):
                     w0[q], w1[q], w2[q], w3[q] = _at(i0[q], i1[q], i2[q], i3[q], i4[q], i5[q], two, four, eight)
@@ -183,8 +189,7 @@ def grad_transform(g, gy, P, n0, th, tw):  # pragma: no cover - compiled
             base = f * P + (n0 + n) * L
             for j in range(6):
                 h0, h1, h2, h3 = h[j, 0], h[j, 1], h[j, 2], h[j, 3]
-                o0, o1, o2, o3 = gy[j, base:base + L], gy[6 + j, base:base + L], gy[12 + j, base:base + L], gy[18 + j, base:base + L]
-                o4, o5 = gy[24 + j, base:base + L], gy[30 + j, base:base + L]
+                o0, o1, o2, o3, o4, o5 = _six_rows(gy, j, 6, base, L)
                 for q in range(L):
                     o0[q], o1[q], o2[q], o3[q], o4[q], o5[q] = _a(h0[q], h1[q], h2[q], h3[q], two, four, eight)
 
@@ -208,8 +213,7 @@ def input_adjoint(dv, dx, P, n0, th, tw, top, left):  # pragma: no cover - compi
         for n in range(n_here):
             base = c * P + (n0 + n) * L
             for j in range(6):
-                i0, i1, i2, i3 = dv[j, base:base + L], dv[6 + j, base:base + L], dv[12 + j, base:base + L], dv[18 + j, base:base + L]
-                i4, i5 = dv[24 + j, base:base + L], dv[30 + j, base:base + L]
+                i0, i1, i2, i3, i4, i5 = _six_rows(dv, j, 6, base, L)
                 w0, w1, w2, w3, w4, w5 = w[0, j], w[1, j], w[2, j], w[3, j], w[4, j], w[5, j]
                 for q in range(L):
                     w0[q], w1[q], w2[q], w3[q], w4[q], w5[q] = _b(i0[q], i1[q], i2[q], i3[q], i4[q], i5[q], four, five, two)
