@@ -107,9 +107,10 @@ def test_float32_agrees_with_the_im2col_path():
         np.testing.assert_allclose(a, c, rtol=1e-4, atol=1e-4 * np.abs(c).max())
 
 
-def test_winograd_gradcheck_float64():
+@pytest.mark.parametrize("hw", [(5, 6), (8, 8)])  # F(2x2); F(4x4) at padding 1 (compiled transforms with Numba)
+def test_winograd_gradcheck_float64(hw, cpu_kernels):
     rng = np.random.default_rng(5)
-    x, w, b = rng.standard_normal((2, 3, 5, 6)), rng.standard_normal((2, 3, 3, 3)), rng.standard_normal(2)
+    x, w, b = rng.standard_normal((2, 3) + hw), rng.standard_normal((2, 3, 3, 3)), rng.standard_normal(2)
     with cpu.conv_algorithm("winograd"):
         gradcheck(lambda x, w, b: conv2d(x, w, b, padding=1), x, w, b)
         gradcheck(lambda x, w: conv2d(x, w, padding=(0, 2)), x, w)
