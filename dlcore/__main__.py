@@ -24,14 +24,13 @@ def _cpu_kernels() -> str:
 
 
 def _blas() -> str:
-    from .cpu import blas_kernel
+    from .blas import blas_kernel, blas_summary
 
     b = blas_kernel()
     if not b["library"]:
         return "unknown (threadpoolctl not installed)"
-    forced = " ".join(f"{k}={v}" for k, v in b["forced_by"].items())
-    return f"{b['library']} {b['version']}, {b['architecture']} kernels" + (
-        f" (forced by {forced}; unset it for the kernels this CPU supports)" if forced else "")
+    summary, forced = blas_summary(b)
+    return summary + (f" (forced by {forced}; unset it for the kernels this CPU supports)" if forced else "")
 
 
 def info_lines() -> list[str]:

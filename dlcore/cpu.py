@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-__all__ = ["axpby_", "blas_kernel", "buffers", "channel_sums", "conv_algorithm", "copy_rows", "elementwise", "get_conv_algorithm", "in_place", "matmul", "num_threads",
+__all__ = ["axpby_", "buffers", "channel_sums", "conv_algorithm", "copy_rows", "elementwise", "get_conv_algorithm", "in_place", "matmul", "num_threads",
            "one_blas_thread", "parallel_chunks", "relu", "relu_backward", "set_conv_algorithm", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
            "tune_malloc"]
 
@@ -415,36 +415,6 @@ def channel_sums(g: np.ndarray) -> np.ndarray:
     """
     sums = g @ np.ones(g.shape[-1], g.dtype)
     return sums.sum(axis=0) if g.ndim == 3 else sums
-
-
-# --------------------------------------------------------------------------- BLAS
-#: Environment variables that pin OpenBLAS to one kernel family instead of the one it detects.
-BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-
-
-def blas_kernel() -> dict:
-    """Which BLAS NumPy runs and on which kernels, and any environment variable forcing them.
-
-    ``architecture`` is OpenBLAS's kernel family (e.g. "Haswell" = AVX2, "SkylakeX" = AVX-512).
-    ``OPENBLAS_CORETYPE`` overrides its own detection: on an AVX-512 CPU a forced "Haswell" runs
-    SGEMM at about a third of the speed (measured in docs/cpu-performance.md), so the benchmark
-    records it, ``python -m dlcore info`` prints it, and ``make bench`` unsets both variables for its run.
-
-    >>> sorted(blas_kernel())
-    ['architecture', 'forced_by', 'library', 'version']
-    """
-    info: dict = {"library": None, "version": None, "architecture": None,
-                  "forced_by": {v: os.environ[v] for v in BLAS_OVERRIDES if os.environ.get(v)}}
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return info
-    for pool in threadpool_info():
-        if pool.get("user_api") == "blas":
-            info.update(library=pool.get("internal_api"), version=pool.get("version"),
-                        architecture=pool.get("architecture"))
-            break
-    return info
 
 
 # --------------------------------------------------------------------------- conv algorithm

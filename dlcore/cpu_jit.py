@@ -5,7 +5,7 @@ needs several sweeps over the data, a Numba kernel from :mod:`dlcore.cpu_kernels
 split over dlcore's threads: 2x2 max pooling (forward and backward), ReLU backward, im2col /
 col2im of stride-1 convolutions with "same"-sized outputs, Winograd's overlap-add, and Winograd
 F(4x4, 3x3)'s four transforms (:mod:`dlcore.cpu_kernels_winograd`). They run
-when Numba is installed (``pip install 'dlcore[fast]'``; ``make install`` does) and are not
+when Numba is installed (``pip install 'dlcore[fast]'``; ``make install`` does), unless
 switched off with ``DLCORE_CPU_JIT=0`` or :func:`set_enabled`. Pooling, ReLU and im2col give the
 NumPy path's results bit for bit; col2im and the overlap-add add in another order (float
 rounding). Measured here (2-core EPYC, one process, NumPy vs compiled): 2x2 max pool forward +

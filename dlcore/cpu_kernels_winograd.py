@@ -3,9 +3,10 @@
 :mod:`dlcore.functional.winograd` applies its transforms as dense GEMMs with ``kron(B^T, B^T)``
 (36 x 36) and ``kron(A^T, A^T)`` (16 x 36) after copying the tiles out; that is 2592 and 1152
 multiply-adds per tile, and the GEMMs are thin. Here the same linear maps are written out
-with the zeros and the common sums of Lavin & Gray's matrices taken into account, separably
-(rows first, with one vectorised loop over a whole padded image row, then the six columns of
-each tile), straight from and to the NCHW arrays: no tile array, no padded copy.
+with the zeros and the common sums of Lavin & Gray's matrices taken into account, separably,
+straight from and to the NCHW arrays (no tile array; only a one-plane scratch where a plane
+needs padding). In each plane one direction is a vectorised loop (over a tile row's columns,
+or over all the plane's tiles); the other reads or writes at stride 4 and stays scalar.
 
 The matrices (``dlcore.functional.winograd._MATRICES[4]``)::
 

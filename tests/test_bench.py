@@ -154,7 +154,7 @@ def test_module_entry_point_help():
 
 def test_blas_kernel_and_a_forcing_variable_are_recorded_and_warned(monkeypatch):
     pytest.importorskip("threadpoolctl")
-    from dlcore.cpu import blas_kernel
+    from dlcore.blas import blas_kernel
 
     monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
     monkeypatch.delenv("OPENBLAS_L2_SIZE", raising=False)

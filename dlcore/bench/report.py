@@ -6,6 +6,8 @@ import json
 import math
 from typing import Any
 
+from dlcore.blas import blas_summary
+
 TABLE_HEADER = ("workload", "device", "dlcore median", "dlcore IQR", "ref median", "ref IQR", "ratio",
                 "first call dlcore / ref")
 
@@ -55,9 +57,9 @@ def _blas_lines(blas: dict | None) -> list[str]:
     """NumPy's BLAS library and kernels, and a warning when an environment variable forces them."""
     if not blas or not blas.get("library"):
         return []
-    lines = [f"NumPy BLAS: {blas['library']} {blas['version']}, {blas['architecture']} kernels"]
-    if blas.get("forced_by"):
-        forced = " ".join(f"{k}={v}" for k, v in blas["forced_by"].items())
+    summary, forced = blas_summary(blas)
+    lines = [f"NumPy BLAS: {summary}"]
+    if forced:
         lines.append(f"warning: {forced} forces OpenBLAS's kernels instead of the ones it detects for this CPU; "
                      "dlcore's GEMMs may run slower than the CPU allows (unset it, as `make bench` does)")
     return lines

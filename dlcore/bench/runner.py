@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from dlcore.cpu import blas_kernel
+from dlcore.blas import blas_kernel
 
 from . import reference as ref
 from .e2e import E2E_MODELS, WARMUP_BATCHES, load_data, run_e2e
