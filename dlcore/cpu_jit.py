@@ -210,25 +210,40 @@ def winograd_input(x: np.ndarray, v: np.ndarray, tiles: tuple, top_left: tuple) 
     parallel_chunks(lambda lo, hi: k.input_transform(x[lo:hi], flat, P, lo, *tiles, *top_left), len(x), 2 * v.size)
 
 
-def winograd_output(m: np.ndarray, bias: np.ndarray | None, shape: tuple, tiles: tuple) -> np.ndarray:
-    """y (``shape``, NCHW) from the (36, F, tiles) products: ``A^T M A`` per tile, plus ``bias``."""
-    y, k = np.empty(shape, m.dtype), _module()
+def _over_samples(call: Any, n: int, work: int, threads: bool) -> None:
+    """``call(lo, hi)`` over the samples ``range(n)``: split over dlcore's threads, or all in this one."""
+    if threads:
+        parallel_chunks(call, n, work)
+    else:
+        call(0, n)
+
+
+def winograd_output(m: np.ndarray, bias: np.ndarray | None, shape: tuple, tiles: tuple,
+                    out: np.ndarray | None = None, threads: bool = True) -> np.ndarray:
+    """y (``shape``, NCHW) from the (36, F, tiles) products: ``A^T M A`` per tile, plus ``bias``.
+
+    ``out`` (C-contiguous, ``shape``) receives y if given; ``threads=False`` runs in the calling
+    thread (for a caller that splits the work itself)."""
+    y, k = np.empty(shape, m.dtype) if out is None else out, _module()
     b = np.zeros(shape[1], m.dtype) if bias is None else np.ascontiguousarray(bias, m.dtype)
     flat, P = _buffer(m)
-    parallel_chunks(lambda lo, hi: k.output_transform(flat, y[lo:hi], b, P, lo, *tiles), shape[0], 2 * m.size)
+    _over_samples(lambda lo, hi: k.output_transform(flat, y[lo:hi], b, P, lo, *tiles), shape[0], 2 * m.size, threads)
     return y
 
 
-def winograd_grad(g: np.ndarray, gy: np.ndarray, tiles: tuple) -> None:
+def winograd_grad(g: np.ndarray, gy: np.ndarray, tiles: tuple, threads: bool = True) -> None:
     """Fill ``gy`` (36, F, tiles) with ``A G A^T`` of every 4 x 4 tile of the output gradient ``g``."""
     g, k = np.ascontiguousarray(g), _module()
     flat, P = _buffer(gy)
-    parallel_chunks(lambda lo, hi: k.grad_transform(g[lo:hi], flat, P, lo, *tiles), len(g), 2 * gy.size)
+    _over_samples(lambda lo, hi: k.grad_transform(g[lo:hi], flat, P, lo, *tiles), len(g), 2 * gy.size, threads)
 
 
-def winograd_input_adjoint(dv: np.ndarray, x_shape: tuple, tiles: tuple, top_left: tuple) -> np.ndarray:
-    """dx (``x_shape``) from the (36, C, tiles) gradients: ``B dV B^T`` per tile, overlap-added."""
-    dx, k = np.empty(x_shape, dv.dtype), _module()
+def winograd_input_adjoint(dv: np.ndarray, x_shape: tuple, tiles: tuple, top_left: tuple,
+                           out: np.ndarray | None = None, threads: bool = True) -> np.ndarray:
+    """dx (``x_shape``) from the (36, C, tiles) gradients: ``B dV B^T`` per tile, overlap-added
+    (into ``out`` if given; ``threads`` as in :func:`winograd_output`)."""
+    dx, k = np.empty(x_shape, dv.dtype) if out is None else out, _module()
     flat, P = _buffer(dv)
-    parallel_chunks(lambda lo, hi: k.input_adjoint(flat, dx[lo:hi], P, lo, *tiles, *top_left), x_shape[0], 2 * dv.size)
+    _over_samples(lambda lo, hi: k.input_adjoint(flat, dx[lo:hi], P, lo, *tiles, *top_left), x_shape[0],
+                  2 * dv.size, threads)
     return dx

@@ -166,13 +166,15 @@ def grad_transform(g, gy, P, n0, th, tw):  # pragma: no cover - compiled
     """gy[a*6 + b, f*P + p] = (A G A^T)[a, b] for the 4 x 4 tile G of g's plane (n, f) at
     (4t, 4u), zero past the edge: the adjoint of :func:`output_transform`. g (n, F, OH, OW).
 
-    Per plane: ``A`` along each tile row (the stride-4 part, into ``h[b, i, tile]``), then ``A``
-    down the columns for all tiles in one vectorised loop. Output tiles do not overlap."""
+    Per channel: ``A`` along each tile row of each plane (the stride-4 part, into
+    ``h[b, i, tile]``), then ``A`` down the columns for the tiles of all n samples in one
+    vectorised loop. Output tiles do not overlap."""
     n_here, F, oh, ow = g.shape
     L = th * tw
+    nL = n_here * L
     two, four, eight = g.dtype.type(2), g.dtype.type(4), g.dtype.type(8)
     gp = np.zeros((4 * th, 4 * tw), g.dtype)
-    h = np.empty((6, 4, L), g.dtype)
+    h = np.empty((6, 4, nL), g.dtype)
     exact = oh == 4 * th and ow == 4 * tw
     for f in range(F):
         for n in range(n_here):
@@ -184,15 +186,15 @@ def grad_transform(g, gy, P, n0, th, tw):  # pragma: no cover - compiled
                 for i in range(4):
                     row = src[4 * t + i]
                     for u in range(tw):
-                        q, o = t * tw + u, 4 * u
+                        q, o = n * L + t * tw + u, 4 * u
                         h[0, i, q], h[1, i, q], h[2, i, q], h[3, i, q], h[4, i, q], h[5, i, q] = _a(
                             row[o], row[o + 1], row[o + 2], row[o + 3], two, four, eight)
-            base = f * P + (n0 + n) * L
-            for j in range(6):
-                h0, h1, h2, h3 = h[j, 0], h[j, 1], h[j, 2], h[j, 3]
-                o0, o1, o2, o3, o4, o5 = _six_rows(gy, j, 6, base, L)
-                for q in range(L):
-                    o0[q], o1[q], o2[q], o3[q], o4[q], o5[q] = _a(h0[q], h1[q], h2[q], h3[q], two, four, eight)
+        base = f * P + n0 * L
+        for j in range(6):
+            h0, h1, h2, h3 = h[j, 0], h[j, 1], h[j, 2], h[j, 3]
+            o0, o1, o2, o3, o4, o5 = _six_rows(gy, j, 6, base, nL)
+            for q in range(nL):
+                o0[q], o1[q], o2[q], o3[q], o4[q], o5[q] = _a(h0[q], h1[q], h2[q], h3[q], two, four, eight)
 
 
 @njit(nogil=True, cache=True)
@@ -201,30 +203,31 @@ def input_adjoint(dv, dx, P, n0, th, tw, top, left):  # pragma: no cover - compi
     [:, c, p], as 6 x 6) placed at (4t - top, 4u - left), the padding dropped: the adjoint of
     :func:`input_transform`. dx (n, C, H, W), samples n0 .. n0 + n, is overwritten.
 
-    Per plane: ``B`` down each tile's columns for all tiles in one vectorised loop (into
-    ``w[i, b, tile]``); then ``B`` along each tile row (the stride-4 part), adding into the
-    padded plane ``dp``, where neighbouring tiles overlap by 2 rows and 2 columns."""
+    Per channel: ``B`` down each tile's columns for the tiles of all n samples in one vectorised
+    loop (into ``w[i, b, tile]``); then per plane ``B`` along each tile row (the stride-4 part),
+    adding into the padded plane ``dp``, where neighbouring tiles overlap by 2 rows and 2 columns."""
     n_here, C, H, W = dx.shape
     L = th * tw
+    nL = n_here * L
     z = dx.dtype.type(0)
     two, four, five = dx.dtype.type(2), dx.dtype.type(4), dx.dtype.type(5)
-    w = np.empty((6, 6, L), dx.dtype)
+    w = np.empty((6, 6, nL), dx.dtype)
     dp = np.empty((4 * th + 2, 4 * tw + 2), dx.dtype)
     for c in range(C):
+        base = c * P + n0 * L
+        for j in range(6):
+            i0, i1, i2, i3, i4, i5 = _six_rows(dv, j, 6, base, nL)
+            w0, w1, w2, w3, w4, w5 = w[0, j], w[1, j], w[2, j], w[3, j], w[4, j], w[5, j]
+            for q in range(nL):
+                w0[q], w1[q], w2[q], w3[q], w4[q], w5[q] = _b(i0[q], i1[q], i2[q], i3[q], i4[q], i5[q], four, five, two)
         for n in range(n_here):
-            base = c * P + (n0 + n) * L
-            for j in range(6):
-                i0, i1, i2, i3, i4, i5 = _six_rows(dv, j, 6, base, L)
-                w0, w1, w2, w3, w4, w5 = w[0, j], w[1, j], w[2, j], w[3, j], w[4, j], w[5, j]
-                for q in range(L):
-                    w0[q], w1[q], w2[q], w3[q], w4[q], w5[q] = _b(i0[q], i1[q], i2[q], i3[q], i4[q], i5[q], four, five, two)
             dp[:, :] = z
             for i in range(6):
                 wi = w[i]
                 for t in range(th):
                     row = dp[4 * t + i]
                     for u in range(tw):
-                        q, o = t * tw + u, 4 * u
+                        q, o = n * L + t * tw + u, 4 * u
                         e0, e1, e2, e3, e4, e5 = _b(wi[0, q], wi[1, q], wi[2, q], wi[3, q], wi[4, q], wi[5, q], four, five, two)
                         row[o] += e0
                         row[o + 1] += e1
