@@ -203,11 +203,15 @@ def _buffer(planes: np.ndarray) -> tuple[np.ndarray, int]:
     return flat, P
 
 
-def winograd_input(x: np.ndarray, v: np.ndarray, tiles: tuple, top_left: tuple) -> None:
-    """Fill ``v`` (36, C, N*TH*TW) with ``B^T d B`` of every 6 x 6 input tile of the padded ``x``."""
+def winograd_input(x: np.ndarray, v: np.ndarray, tiles: tuple, top_left: tuple, threads: bool = True,
+                   first: int = 0) -> None:
+    """Fill ``v`` (36, C, N*TH*TW) with ``B^T d B`` of every 6 x 6 input tile of the padded ``x``;
+    ``x`` may be the samples ``first ..`` of v's batch only. ``threads=False``: in the calling
+    thread, for a caller that splits the work itself."""
     x, k = np.ascontiguousarray(x), _module()
     flat, P = _buffer(v)
-    parallel_chunks(lambda lo, hi: k.input_transform(x[lo:hi], flat, P, lo, *tiles, *top_left), len(x), 2 * v.size)
+    _over_samples(lambda lo, hi: k.input_transform(x[lo:hi], flat, P, first + lo, *tiles, *top_left), len(x),
+                  2 * v.size, threads)
 
 
 def _over_samples(call: Any, n: int, work: int, threads: bool) -> None:
@@ -222,8 +226,7 @@ def winograd_output(m: np.ndarray, bias: np.ndarray | None, shape: tuple, tiles:
                     out: np.ndarray | None = None, threads: bool = True) -> np.ndarray:
     """y (``shape``, NCHW) from the (36, F, tiles) products: ``A^T M A`` per tile, plus ``bias``.
 
-    ``out`` (C-contiguous, ``shape``) receives y if given; ``threads=False`` runs in the calling
-    thread (for a caller that splits the work itself)."""
+    ``out`` (C-contiguous, ``shape``) receives y if given; ``threads`` as in :func:`winograd_input`."""
     y, k = np.empty(shape, m.dtype) if out is None else out, _module()
     b = np.zeros(shape[1], m.dtype) if bias is None else np.ascontiguousarray(bias, m.dtype)
     flat, P = _buffer(m)
@@ -241,7 +244,7 @@ def winograd_grad(g: np.ndarray, gy: np.ndarray, tiles: tuple, threads: bool = T
 def winograd_input_adjoint(dv: np.ndarray, x_shape: tuple, tiles: tuple, top_left: tuple,
                            out: np.ndarray | None = None, threads: bool = True) -> np.ndarray:
     """dx (``x_shape``) from the (36, C, tiles) gradients: ``B dV B^T`` per tile, overlap-added
-    (into ``out`` if given; ``threads`` as in :func:`winograd_output`)."""
+    (into ``out`` if given; ``threads`` as in :func:`winograd_input`)."""
     dx, k = np.empty(x_shape, dv.dtype) if out is None else out, _module()
     flat, P = _buffer(dv)
     _over_samples(lambda lo, hi: k.input_adjoint(flat, dx[lo:hi], P, lo, *tiles, *top_left), x_shape[0],

@@ -365,8 +365,7 @@ def _forward(self: Function, x: Any, w: Any, b: Any, padding: tuple) -> Any:
     compiled = m == 4 and cpu_jit.enabled(x)  # the transforms as loops, not kron GEMMs
     v = _planes(a2, C, P, x.dtype)
     if compiled:
-        cpu_jit.winograd_input(x, v, (th, tw), (pad4[0], pad4[2]))
-        y = _fused_output(self.u, v, b, (N, F, oh, ow), (th, tw))
+        y = _fused_forward(self.u, x, v, b, (N, F, oh, ow), (th, tw), (pad4[0], pad4[2]))
     else:
         tiles = _input_tiles(x, pad4, m, th, tw)                  # (C*P, a2)
         matmul(kb, tiles.T, v.reshape(a2, C * P), split="cols")   # B^T d B for every tile
@@ -389,8 +388,9 @@ def _forward(self: Function, x: Any, w: Any, b: Any, padding: tuple) -> Any:
     return y
 
 
-def _fused_output(u: Any, v: Any, b: Any, shape: tuple, tiles: tuple) -> Any:
-    """y = ``A^T (U @ V) A`` (+ bias) by sample blocks: the compiled forward after the input transform."""
+def _fused_forward(u: Any, x: Any, v: Any, b: Any, shape: tuple, tiles: tuple, top_left: tuple) -> Any:
+    """y = ``A^T (U @ V) A`` (+ bias) with V = ``B^T d B`` written into ``v`` (kept for dW), by
+    sample blocks: the compiled forward."""
     N, F = shape[:2]
     L = tiles[0] * tiles[1]
     y = np.empty(shape, v.dtype)
@@ -399,8 +399,8 @@ def _fused_output(u: Any, v: Any, b: Any, shape: tuple, tiles: tuple) -> Any:
     def body(blocks: list) -> None:
         take = _block_planes(u.shape[0], F, (blocks[0][1] - blocks[0][0]) * L, v.dtype)
         for s, e in blocks:
-            prod = take((e - s) * L)
-            np.matmul(u, v[:, :, s * L:e * L], out=prod)
+            cpu_jit.winograd_input(x[s:e], v, tiles, top_left, threads=False, first=s)
+            prod = np.matmul(u, v[:, :, s * L:e * L], out=take((e - s) * L))
             cpu_jit.winograd_output(prod, bias, (e - s,) + shape[1:], tiles, out=y[s:e], threads=False)
 
     _in_blocks(N, L, body)
