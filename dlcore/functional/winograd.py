@@ -88,7 +88,7 @@ def transforms(m: int, dtype: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 #: Input channels x filters below this and im2col's GEMMs are too small for the transforms to pay.
 MIN_GEMM_SIZE = 1024
 #: The same bound when the compiled F(4x4) transforms run (``dlcore.cpu_jit``): they are ~3x cheaper.
-MIN_GEMM_SIZE_COMPILED = 256
+MIN_GEMM_SIZE_COMPILED = 512
 
 
 def tile_size(out_h: int, out_w: int) -> int:
@@ -111,7 +111,7 @@ def choose(x: Any, w: Any, stride: tuple, pad4: tuple, dilation: tuple) -> bool:
     shape it cannot do (not 3x3, strided, dilated, GPU, not float32/float64) raises ValueError rather than silently
     running im2col. Under "auto" (the default) the rule is: a float32 or float64 CPU array, a 3x3 kernel,
     stride 1, dilation 1, input channels x filters at least ``MIN_GEMM_SIZE`` (32 x 32;
-    ``MIN_GEMM_SIZE_COMPILED``, 16 x 16, when the compiled transforms run), and an
+    ``MIN_GEMM_SIZE_COMPILED``, 16 x 32, when the compiled transforms run), and an
     output that F(4x4) tiles with at most 15 % waste (:func:`tile_size` is 4; about 16 x 16 pixels
     and up).
 
@@ -132,7 +132,13 @@ def choose(x: Any, w: Any, stride: tuple, pad4: tuple, dilation: tuple) -> bool:
     With the compiled F(4x4) transforms (Numba, ``dlcore.cpu_jit``; SkylakeX kernels, blocks of
     5 calls alternating in one process, median of 7 blocks, Winograd / im2col, both compiled):
     28 x 28 with C/F = 32/64 0.53, 16/32 0.56, 8/16 0.88, 4/16 2.1, 1/16 5.4; 16 x 16 with 32/32
-    0.72 and 16/16 1.08. So the bound is ``MIN_GEMM_SIZE_COMPILED`` (256) there.
+    0.72 and 16/16 1.08. So the bound was 256 there.
+
+    With the GEMMs and transforms run in sample blocks (:func:`_in_blocks`; same method, 2026-12-02,
+    fifth session): 28 x 28 with C/F = 32/64 0.56, 16/32 0.77, 16/16 0.78, 8/32 1.11, 8/16 1.22;
+    16 x 16 with 64/64 0.59, 32/32 0.92, 32/16 0.78, 16/32 0.86, 16/16 1.16-1.17; 56 x 56,
+    batch 16, 64/64 0.44. C x F = 256 is won and lost by shape; from 512 on every shape measured
+    won: ``MIN_GEMM_SIZE_COMPILED`` is 512.
     """
     algorithm = get_conv_algorithm()
     if algorithm == "im2col":
