@@ -5,8 +5,9 @@
 multiply-adds per tile, and the GEMMs are thin. Here the same linear maps are written out
 with the zeros and the common sums of Lavin & Gray's matrices taken into account, separably,
 straight from and to the NCHW arrays (no tile array; only a one-plane scratch where a plane
-needs padding). In each plane one direction is a vectorised loop (over a tile row's columns,
-or over all the plane's tiles); the other reads or writes at stride 4 and stays scalar.
+needs padding). One direction is a vectorised loop (over a tile row's columns, over all the
+plane's tiles, or, in the two backward kernels, over the tiles of all samples of the call); the
+other reads or writes at stride 4 and stays scalar.
 
 The matrices (``dlcore.functional.winograd._MATRICES[4]``)::
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import dlcore
-from dlcore import cpu
+from dlcore import cpu, cpu_jit
 from dlcore.functional import winograd
 from dlcore.functional.conv import conv2d
 from dlcore.functional.winograd import tile_size, transforms
@@ -58,6 +58,22 @@ def test_winograd_matches_torch_float64_forward_and_every_gradient(case, cpu_ker
     g = rng.standard_normal((N, F, oh, ow))
     for ours, ref in zip(_ours(x, w, b, pad4, g), _torch_conv(x, w, b, pad4, g)):
         assert ours.shape == ref.shape and ours.dtype == np.float64
+        np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("tiles_per_block", [1, 9, 10_000])
+def test_sample_blocks_give_torch_s_result(tiles_per_block, monkeypatch):
+    # The compiled F(4x4) path runs by sample blocks (winograd._in_blocks) on dlcore's threads:
+    # one sample per block, blocks of 2 with a partial last one in each thread's share (7 samples
+    # of 4 tiles), and one block. dW is summed over blocks and threads.
+    if not cpu_jit.available():
+        pytest.skip("needs Numba: the blocked path is the compiled one")
+    monkeypatch.setattr(winograd, "TILES_PER_BLOCK", tiles_per_block)
+    monkeypatch.setenv("DLCORE_NUM_THREADS", "2")  # two shares of the samples, also on a 1-CPU runner
+    rng = np.random.default_rng(tiles_per_block)
+    x, w, b = rng.standard_normal((7, 3, 8, 7)), rng.standard_normal((5, 3, 3, 3)), rng.standard_normal(5)
+    g = rng.standard_normal((7, 5, 8, 7))
+    for ours, ref in zip(_ours(x, w, b, (1, 1, 1, 1), g), _torch_conv(x, w, b, (1, 1, 1, 1), g)):
         np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-10)
 
 

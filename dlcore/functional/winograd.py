@@ -34,7 +34,9 @@ pixel and channel for F(4x4), instead of im2col's 9).
 With Numba present (``dlcore.cpu_jit``), F(4x4)'s four transforms run as compiled loops
 instead (``dlcore/cpu_kernels_winograd.py``): the same linear maps with the matrices' zeros
 skipped, read and written straight from NCHW without the tile copies; on W3 (64 x 32 x 28 x 28,
-64 filters) forward + backward went from 29.3 to 19.0 ms. The kron GEMMs here stay the reference.
+64 filters) forward + backward went from 29.3 to 19.0 ms. That path also runs by sample blocks
+(:func:`_in_blocks`): transform, GEMMs and transform again on ~256 tiles at a time per thread, so
+the (36, F, tiles) products never exist whole. The kron GEMMs here stay the reference.
 
 Which algorithm runs is decided by :func:`choose` (see there for the rule and how it was
 measured), and can be forced with ``dlcore.cpu.set_conv_algorithm``.
