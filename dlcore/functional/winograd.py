@@ -319,9 +319,10 @@ def _give_planes(a: np.ndarray) -> None:
 TILES_PER_BLOCK = 256
 
 
-def _in_blocks(n: int, tiles: int, body: Any) -> None:
+def _in_blocks(n: int, tiles: int, body: Any, work: int) -> None:
     """``body(blocks)`` on each of dlcore's threads, ``blocks`` being its share of the ``n``
-    samples as (start, end) pairs of about ``TILES_PER_BLOCK`` tiles (``tiles`` per sample).
+    samples as (start, end) pairs of about ``TILES_PER_BLOCK`` tiles (``tiles`` per sample);
+    ``work`` (elements touched) decides the threads, as in :func:`dlcore.cpu.parallel_chunks`.
 
     The compiled F(4x4) path runs GEMM and transform block by block, so that the products
     (36, F, tiles) never exist whole: on W3 (64 x 32 x 28 x 28, 64 filters) they are 29 MB, and
@@ -333,7 +334,7 @@ def _in_blocks(n: int, tiles: int, body: Any) -> None:
     def chunk(lo: int, hi: int) -> None:
         body([(s, min(hi, s + per)) for s in range(lo, hi, per)])
 
-    parallel_chunks(chunk, n, 1 << 30)
+    parallel_chunks(chunk, n, work)
 
 
 def _block_planes(a2: int, rows: int, cols: int, dtype: Any) -> Any:
@@ -411,7 +412,7 @@ def _fused_forward(u: Any, x: Any, v: Any, b: Any, shape: tuple, tiles: tuple, t
             prod = np.matmul(u, v[:, :, s * L:e * L], out=take((e - s) * L))
             cpu_jit.winograd_output(prod, bias, (e - s,) + shape[1:], tiles, out=y[s:e], threads=False)
 
-    _in_blocks(N, L, body)
+    _in_blocks(N, L, body, u.shape[0] * (v.shape[1] + F) * N * L)
     return y
 
 
@@ -441,7 +442,7 @@ def _fused_backward(self: Function, grad: Any, needs: tuple) -> tuple:
         if needs[1]:
             parts.append(acc)
 
-    _in_blocks(N, L, body)
+    _in_blocks(N, L, body, a2 * (2 * C + F) * N * L)
     return dx, (sum(parts[1:], parts[0]) if needs[1] else None)
 
 
