@@ -450,23 +450,24 @@ def _backward(self: Function, grad: Any) -> tuple:
     x_shape, _, m, _, _, has_bias = self.meta
     needs = tuple(self.needs_input_grad) + (False,) * 3
     C, F, a2 = x_shape[1], grad.shape[1], (m + 2) ** 2
-    kb, kg, ka = transforms(m, grad.dtype)
     db = channel_sums(grad.reshape(grad.shape[0], grad.shape[1], -1)) if needs[2] and has_bias else None
     dw = None
     if m == 4 and cpu_jit.enabled(grad):
         dx, dwt = _fused_backward(self, grad, needs)
     else:
-        dx, dwt = _numpy_backward(self, grad, needs, kb, ka)
+        dx, dwt = _numpy_backward(self, grad, needs)
     if needs[1]:
+        kg = transforms(m, grad.dtype)[1]
         dw = (kg.T @ dwt.reshape(a2, F * C)).reshape(3, 3, F, C).transpose(2, 3, 0, 1).copy()
         _give_planes(self.v)
         self.v = None
     return dx, dw, db
 
 
-def _numpy_backward(self: Function, grad: Any, needs: tuple, kb: Any, ka: Any) -> tuple:
+def _numpy_backward(self: Function, grad: Any, needs: tuple) -> tuple:
     """(dx, dW in the transformed domain) with the transforms as kron GEMMs over whole arrays."""
     x_shape, pad4, m, th, tw, _ = self.meta
+    kb, _, ka = transforms(m, grad.dtype)
     N, C = x_shape[:2]
     F = grad.shape[1]
     a2, P = (m + 2) ** 2, N * th * tw
