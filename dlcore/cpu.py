@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import logging
 import os
 import sys
@@ -25,7 +26,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 __all__ = ["axpby_", "buffers", "channel_sums", "conv_algorithm", "copy_rows", "elementwise", "get_conv_algorithm", "in_place", "matmul", "num_threads",
-           "one_blas_thread", "parallel_chunks", "relu", "relu_backward", "set_conv_algorithm", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
+           "one_blas_thread", "parallel_chunks", "parallel_pieces", "relu", "relu_backward", "set_conv_algorithm", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
            "tune_malloc"]
 
 log = logging.getLogger("dlcore")
@@ -142,20 +143,56 @@ def parallel_chunks(fn: Callable[[int, int], None], n: int, work: int) -> None:
     per thread (or with one thread) everything runs in the calling thread. ``fn`` must write
     only to its own slice.
     """
-    global _executor, _executor_threads
     threads = min(num_threads(), n, max(1, work // MIN_WORK_PER_THREAD))
     if threads <= 1:
         fn(0, n)
         return
-    if _executor is None or _executor_threads < threads:
-        _executor, _executor_threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dlcore"), threads
     bounds = [n * t // threads for t in range(threads + 1)]
-    futures = [_executor.submit(fn, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
+    futures = [_pool(threads).submit(fn, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
     try:
         fn(0, bounds[1])  # the first chunk in the calling thread: one hand-off fewer, no idle wait
     finally:
         for f in futures:
             f.result()  # re-raises a worker's exception here (after every chunk has finished)
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    global _executor, _executor_threads
+    if _executor is None or _executor_threads < threads:
+        _executor, _executor_threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dlcore"), threads
+    return _executor
+
+
+def parallel_pieces(fn: Callable[[int, int, int], None], n: int, grain: int, work: int) -> int:
+    """Call ``fn(worker, lo, hi)`` on pieces of ``grain`` items of ``range(n)``, which the threads
+    take in turn as each finishes its last; returns the number of workers (``worker`` is
+    ``0 .. workers - 1``, one thread each, so per-worker state needs no lock).
+
+    Unlike :func:`parallel_chunks`' equal shares, a thread slowed by another process (or by
+    BLAS's threads spinning on its CPU after a GEMM) does fewer pieces instead of holding up the
+    call. ``work`` is as for :func:`parallel_chunks`.
+
+    >>> seen = []
+    >>> parallel_pieces(lambda w, lo, hi: seen.append((lo, hi)), 5, 2, 0), sorted(seen)
+    (1, [(0, 2), (2, 4), (4, 5)])
+    """
+    pieces = -(-n // grain)
+    threads = min(num_threads(), pieces, max(1, work // MIN_WORK_PER_THREAD))
+    order = itertools.count()  # next() on a count is atomic under the GIL
+
+    def worker(index: int) -> None:
+        for piece in iter(order.__next__, None):
+            if piece >= pieces:
+                return
+            fn(index, piece * grain, min(n, (piece + 1) * grain))
+
+    futures = [_pool(threads).submit(worker, t) for t in range(1, threads)] if threads > 1 else []
+    try:
+        worker(0)
+    finally:
+        for f in futures:
+            f.result()
+    return threads
 
 
 def copy_rows(dst: Any, src: Any) -> None:
@@ -418,7 +455,7 @@ def channel_sums(g: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- conv algorithm
-CONV_ALGORITHMS = ("auto", "im2col", "winograd")
+CONV_ALGORITHMS = ("auto", "im2col", "winograd", "direct")
 _conv_algorithm = os.environ.get("DLCORE_CONV_ALGORITHM", "auto").strip().lower() or "auto"
 if _conv_algorithm not in CONV_ALGORITHMS:
     log.warning("dlcore: DLCORE_CONV_ALGORITHM=%r is not one of %s; using 'auto'", _conv_algorithm, CONV_ALGORITHMS)
@@ -426,14 +463,17 @@ if _conv_algorithm not in CONV_ALGORITHMS:
 
 
 def set_conv_algorithm(name: str) -> str:
-    """Choose how CPU ``conv2d`` computes: "auto" (default), "im2col" or "winograd"; returns the old one.
+    """Choose how CPU ``conv2d`` computes: "auto" (default), "im2col", "winograd" or "direct";
+    returns the old one.
 
     Like ``torch.backends.cudnn`` flags, this is a process-wide backend setting: "auto" runs
     Winograd F(4x4, 3x3) on stride-1 3x3 convolutions where it measured faster (see
-    ``dlcore.functional.winograd.choose``) and im2col + GEMM elsewhere; "im2col" always runs the
-    GEMM path; "winograd" forces Winograd and raises ValueError on a shape it cannot do. GPU
-    convolutions are not affected (except that "winograd" refuses them). The starting value
-    comes from the environment variable ``DLCORE_CONV_ALGORITHM`` (default "auto").
+    ``dlcore.functional.winograd.choose``), the direct C kernels on other stride-1 float32
+    convolutions with cache-sized weights (``dlcore.functional.conv_direct.choose``) and im2col +
+    GEMM elsewhere; "im2col" always runs the GEMM path; "winograd" and "direct" force theirs and
+    raise ValueError on a shape they cannot do. GPU convolutions are not affected (except that
+    "winograd" and "direct" refuse them). The starting value comes from the environment variable
+    ``DLCORE_CONV_ALGORITHM`` (default "auto").
 
     >>> old = set_conv_algorithm("im2col")
     >>> get_conv_algorithm(), set_conv_algorithm(old)
@@ -447,7 +487,7 @@ def set_conv_algorithm(name: str) -> str:
 
 
 def get_conv_algorithm() -> str:
-    """The CPU convolution algorithm in force: "auto", "im2col" or "winograd"."""
+    """The CPU convolution algorithm in force: "auto", "im2col", "winograd" or "direct"."""
     return _conv_algorithm
 
 

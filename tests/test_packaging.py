@@ -1,4 +1,4 @@
-"""A non-editable ``pip install .`` into a fresh venv ships kernels/*.cu inside the package."""
+"""A non-editable ``pip install .`` into a fresh venv ships kernels/*.cu and native/*.c inside the package."""
 
 import os
 import subprocess
@@ -28,6 +28,8 @@ def test_non_editable_install_finds_the_kernels(tmp_path):
     installed = Path(site) / "dlcore" / "kernels"
     expected = sorted(p.name for p in (ROOT / "kernels").glob("*.cu"))
     assert expected and sorted(p.name for p in installed.glob("*.cu")) == expected
+    native = sorted(p.name for p in (ROOT / "dlcore" / "native").glob("*.c"))  # the CPU's C kernels
+    assert native and sorted(p.name for p in (Path(site) / "dlcore" / "native").glob("*.c")) == native
     # dlcore from the fresh venv (numpy borrowed from ours), run away from the checkout.
     numpy_site = str(Path(np.__file__).resolve().parents[1])
     code = (f"import sys; sys.path.append({numpy_site!r}); import dlcore; from dlcore.cuda.loader import kernel_dir; "

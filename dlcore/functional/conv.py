@@ -1,6 +1,7 @@
 """1-D and 2-D convolution (cross-correlation) as one differentiable Function, with groups.
 
-The CPU path is im2col + one big GEMM per group; the GPU path (``Conv2d.forward_gpu``) calls
+The CPU path is im2col + one big GEMM per group, or Winograd (:mod:`.winograd`) or the direct C
+kernels (:mod:`.conv_direct`) where :func:`cpu_algorithm` picks them; the GPU path (``Conv2d.forward_gpu``) calls
 the kernels in ``dlcore.cuda.conv``, and declines (the generic CuPy path runs) for groups > 1.
 Layout is NCHW everywhere; the window geometry comes from :mod:`dlcore.functional.window`.
 
@@ -40,11 +41,11 @@ import numpy as np
 from .. import autograd, cpu_jit
 from ..autograd import Function
 from ..backend import get_array_module
-from ..cpu import buffers, channel_sums
+from ..cpu import buffers, channel_sums, get_conv_algorithm
 from ..cuda import conv as cuda_conv
 from ..errors import DTypeError, ShapeError, shape_str
 from ..tensor import Tensor, as_tensor
-from . import winograd
+from . import conv_direct, winograd
 from .window import (
     Window,
     check_nchw,
@@ -225,14 +226,27 @@ def im2col_backward(fn: "Conv2d", grad: Any) -> tuple:
 CPU_ALGORITHMS: dict[str, tuple[Callable, Callable]] = {
     "im2col": (im2col_forward, im2col_backward),
     "winograd": (winograd.winograd_forward, winograd.winograd_backward),
+    "direct": (conv_direct.direct_forward, conv_direct.direct_backward),
 }
 
 
 def cpu_algorithm(x: Any, w: Any, win: Window, groups: int) -> str:
-    """"winograd" for the stride-1 3x3 shapes where it is measured faster (or when forced with
-    ``dlcore.cpu.set_conv_algorithm``; see :func:`dlcore.functional.winograd.choose`), else "im2col"."""
+    """The CPU algorithm for this convolution; the one place that picks one.
+
+    Forced with ``dlcore.cpu.set_conv_algorithm`` ("direct" and "winograd" raise ValueError on a
+    shape they cannot do). Under "auto": "winograd" for the stride-1 3x3 shapes where it is
+    measured faster (:func:`dlcore.functional.winograd.choose`), else "direct" where
+    :func:`dlcore.functional.conv_direct.choose` says so, else "im2col"."""
+    forced = get_conv_algorithm()
+    if forced == "direct":
+        why = conv_direct.able(x, w, win.stride, win.pad4, win.dilation, groups)
+        if why:
+            raise ValueError(f"conv2d: conv_algorithm 'direct' needs {why}; use 'auto' or 'im2col' for this convolution")
+        return "direct"
     if groups == 1 and winograd.choose(x, w, win.stride, win.pad4, win.dilation):
         return "winograd"
+    if forced == "auto" and conv_direct.choose(x, w, win, groups):
+        return "direct"
     return "im2col"
 
 
