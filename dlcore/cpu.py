@@ -163,21 +163,22 @@ def _pool(threads: int) -> ThreadPoolExecutor:
     return _executor
 
 
-def parallel_pieces(fn: Callable[[int, int, int], None], n: int, grain: int, work: int) -> int:
+def parallel_pieces(fn: Callable[[int, int, int], None], n: int, grain: int, work: int,
+                    max_threads: int | None = None) -> int:
     """Call ``fn(worker, lo, hi)`` on pieces of ``grain`` items of ``range(n)``, which the threads
     take in turn as each finishes its last; returns the number of workers (``worker`` is
     ``0 .. workers - 1``, one thread each, so per-worker state needs no lock).
 
     Unlike :func:`parallel_chunks`' equal shares, a thread slowed by another process (or by
     BLAS's threads spinning on its CPU after a GEMM) does fewer pieces instead of holding up the
-    call. ``work`` is as for :func:`parallel_chunks`.
+    call. ``work`` is as for :func:`parallel_chunks`; ``max_threads`` caps the threads.
 
     >>> seen = []
     >>> parallel_pieces(lambda w, lo, hi: seen.append((lo, hi)), 5, 2, 0), sorted(seen)
     (1, [(0, 2), (2, 4), (4, 5)])
     """
     pieces = -(-n // grain)
-    threads = min(num_threads(), pieces, max(1, work // MIN_WORK_PER_THREAD))
+    threads = min(num_threads(), pieces, max(1, work // MIN_WORK_PER_THREAD), max_threads or pieces)
     order = itertools.count()  # next() on a count is atomic under the GIL
 
     def worker(index: int) -> None:

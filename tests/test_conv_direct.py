@@ -85,11 +85,17 @@ def test_pieces_over_threads_give_torch_s_result(grain, monkeypatch):
     monkeypatch.setenv("DLCORE_NUM_THREADS", "2")
     monkeypatch.setattr(cpu, "MIN_WORK_PER_THREAD", 1)
     monkeypatch.setattr(conv_direct, "GRAIN", grain)
+    monkeypatch.setattr(conv_direct, "_threads", {2: 2})  # two threads even where one measured faster
     rng = np.random.default_rng(grain)
     x, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((7, 4, 6, 6), (8, 4, 3, 3), (8,)))
     g = rng.standard_normal((7, 8, 6, 6)).astype(np.float32)
     for ours, ref in zip(_ours(x, w, b, (1, 1, 1, 1), g), _torch_conv(x, w, b, (1, 1, 1, 1), g)):
         _close(ours, ref)
+
+
+def test_thread_count_is_measured_once():
+    count = conv_direct.threads()
+    assert count in (1, cpu.num_threads()) and conv_direct.threads() == count
 
 
 def test_parallel_pieces_cover_every_item_once(monkeypatch):
@@ -102,6 +108,7 @@ def test_parallel_pieces_cover_every_item_once(monkeypatch):
 
     count = cpu.parallel_pieces(piece, 10, 3, 1 << 30)
     assert sorted(seen) == list(range(10)) and count == 3 and workers <= {0, 1, 2}
+    assert cpu.parallel_pieces(piece, 10, 3, 1 << 30, max_threads=1) == 1
 
 
 @pytest.mark.parametrize("needs", [(True, False, False), (False, True, False), (False, False, True), (False, True, True)])

@@ -29,13 +29,17 @@ where measured faster, or forced with ``dlcore.cpu.set_conv_algorithm("direct")`
 from __future__ import annotations
 
 import ctypes
+import logging
+import time
 from typing import Any
 
 import numpy as np
 
 from .. import autograd, cpu_native
 from ..autograd import Function
-from ..cpu import parallel_pieces
+from ..cpu import num_threads, parallel_pieces
+
+log = logging.getLogger("dlcore")
 
 __all__ = ["able", "choose", "direct_backward", "direct_forward", "usable"]
 
@@ -112,6 +116,44 @@ def _ptr(a: np.ndarray | None) -> int | None:
     return None if a is None else a.ctypes.data
 
 
+_threads: dict[int, int] = {}  # num_threads() -> the threads the kernels use
+
+
+def threads() -> int:
+    """How many of dlcore's threads the kernels use: all (:func:`dlcore.cpu.num_threads`) when that
+    measured at least 1.25x faster than one on this machine, else one. Measured once per process
+    (about 5 ms: a 32-sample 16 -> 32 convolution at 14 x 14, best of 5 each way).
+
+    The kernels run near the FMA peak of one core, so more threads help only on more cores. On
+    this project's 2-CPU VM two threads were no faster than one (0.72 vs 0.68 ms on the MNIST
+    CNN's second layer, alone), and in a training step, beside OpenBLAS's threads spinning after
+    each GEMM, slower (the step's five direct passes 4.1 ms against 2.9 ms).
+
+    >>> threads() in (1, num_threads())
+    True
+    """
+    wanted = num_threads()
+    if wanted not in _threads:
+        _threads[wanted] = 1 if wanted == 1 or not usable() else _calibrate(wanted)
+    return _threads[wanted]
+
+
+def _calibrate(wanted: int) -> int:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 16, 14, 14)).astype(np.float32)
+    packed = _pack(rng.standard_normal((144, 32)).astype(np.float32))
+    best = {}
+    for _ in range(5):
+        for count in (1, wanted):
+            start = time.perf_counter()
+            _conv(x, packed, 32, (3, 3), None, (1, 1), (14, 14), count)
+            best[count] = min(best.get(count, np.inf), time.perf_counter() - start)
+    chosen = wanted if best[wanted] * 1.25 <= best[1] else 1
+    log.debug("dlcore: direct convolution on %d thread(s) (one %.3f ms, %d %.3f ms)", chosen, best[1] * 1e3,
+              wanted, best[wanted] * 1e3)
+    return chosen
+
+
 def _pack(wmat: np.ndarray) -> np.ndarray:
     """(taps, filters) weights as the kernel reads them: filters padded with zeros to a multiple of 8."""
     taps, filters = wmat.shape
@@ -121,7 +163,7 @@ def _pack(wmat: np.ndarray) -> np.ndarray:
 
 
 def _conv(x: np.ndarray, packed: np.ndarray, filters: int, kernel: tuple, bias: np.ndarray | None,
-          top_left: tuple, out_hw: tuple) -> np.ndarray:
+          top_left: tuple, out_hw: tuple, max_threads: int | None = None) -> np.ndarray:
     """``y = conv(x, packed) (+ bias)`` over the samples, split over dlcore's threads."""
     lib, (N, C, H, W), (OH, OW) = _lib(), x.shape, out_hw
     x = np.ascontiguousarray(x)
@@ -132,7 +174,7 @@ def _conv(x: np.ndarray, packed: np.ndarray, filters: int, kernel: tuple, bias: 
         if lib.dl_direct_conv(_ptr(x), _ptr(packed), _ptr(bias), _ptr(y), lo, hi, *args) != 0:
             raise MemoryError("conv2d (direct): the kernel could not allocate its scratch planes")
 
-    parallel_pieces(run, N, GRAIN, 2 * y.size * C * kernel[0] * kernel[1])
+    parallel_pieces(run, N, GRAIN, 2 * y.size * C * kernel[0] * kernel[1], max_threads or threads())
     return y
 
 
@@ -163,7 +205,7 @@ def _weight_grad(x: np.ndarray, g: np.ndarray, w_shape: tuple, top_left: tuple, 
         if lib.dl_direct_wgrad(_ptr(x), _ptr(g), _ptr(acc), _ptr(db), int(first), lo, hi, *args) != 0:
             raise MemoryError("conv2d (direct): the kernel could not allocate its scratch planes")
 
-    parallel_pieces(run, N, GRAIN, 2 * g.size * taps)
+    parallel_pieces(run, N, GRAIN, 2 * g.size * taps, threads())
     parts = list(sums.values())
     dw = np.sum([a for a, _ in parts], axis=0) if len(parts) > 1 else parts[0][0]
     dw = dw.sum(axis=2, dtype=np.float64)[:F, :taps].astype(np.float32).reshape(w_shape)

@@ -154,6 +154,18 @@ typedef void (*wgrad_fn)(const float *, long, float *const *, long, long, const 
 
 #define WGRAD_SAMPLES 4 /* samples whose padded planes are prepared together (about 100-200 KB) */
 
+/* The sum of n floats, in 16 independent lanes (a single running sum waits on each add). */
+static double plane_sum(const float *v, long n) {
+    float lanes[16] = {0};
+    long q = 0;
+    for (; q + 16 <= n; q += 16)
+        for (int l = 0; l < 16; l++) lanes[l] += v[q + l];
+    double sum = 0.0;
+    for (; q < n; q++) sum += v[q];
+    for (int l = 0; l < 16; l++) sum += lanes[l];
+    return sum;
+}
+
 /* Adds the weight gradient of samples [n0, n1) to acc, an F8 x K12 x 16 array of per-lane sums
  * (K12 = C*KH*KW rounded up to 12; the caller sums the lanes, drops the padding and adds the
  * workers' arrays), and the bias gradient to bias_acc (F doubles, or NULL). With zero set, both
@@ -192,11 +204,7 @@ int dl_direct_wgrad(const float *x, const float *g, float *acc, double *bias_acc
             for (long f = 0; f < F; f++) {
                 const float *gf = g + ((n + s) * F + f) * OH * OW;
                 for (long i = 0; i < OH; i++) memcpy(gz + f * ldf + s * P + i * Wp, gf + i * OW, sizeof(float) * OW);
-                if (bias_acc) {
-                    float sum = 0.0f;
-                    for (long q = 0; q < OH * OW; q++) sum += gf[q];
-                    bias_acc[f] += sum;
-                }
+                if (bias_acc) bias_acc[f] += plane_sum(gf, OH * OW);
             }
         }
         for (long f = 0; f < F8; f += FB)
