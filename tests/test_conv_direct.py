@@ -65,8 +65,20 @@ CASES = [
 ]
 
 
+@pytest.fixture(params=[512, 256], ids=["avx512", "avx2"])
+def isa(request):
+    """Both instruction sets' kernels, as far as this CPU has them."""
+    old = conv_direct.limit_isa(request.param)
+    try:
+        if cpu_native.isa() != request.param:
+            pytest.skip(f"this CPU has no {request.param}-bit vectors (AVX-512F)")
+        yield request.param
+    finally:
+        conv_direct.limit_isa(old)
+
+
 @pytest.mark.parametrize("case", CASES)
-def test_float32_matches_torch_float64_forward_and_every_gradient(case):
+def test_float32_matches_torch_float64_forward_and_every_gradient(case, isa):
     N, C, H, W, F, (kh, kw), pad4 = case
     rng = np.random.default_rng(sum(case[:5]))
     x = rng.standard_normal((N, C, H, W)).astype(np.float32)
@@ -79,7 +91,7 @@ def test_float32_matches_torch_float64_forward_and_every_gradient(case):
 
 
 @pytest.mark.parametrize("grain", [1, 3, 1000])
-def test_pieces_over_threads_give_torch_s_result(grain, monkeypatch):
+def test_pieces_over_threads_give_torch_s_result(grain, monkeypatch, isa):
     # Pieces of 1 and 3 samples (a partial last one) on two threads, and one piece: every
     # worker's weight and bias sums must be added, every sample computed once.
     monkeypatch.setenv("DLCORE_NUM_THREADS", "2")

@@ -41,7 +41,7 @@ from ..cpu import num_threads, parallel_pieces
 
 log = logging.getLogger("dlcore")
 
-__all__ = ["able", "choose", "direct_backward", "direct_forward", "usable"]
+__all__ = ["able", "choose", "direct_backward", "direct_forward", "limit_isa", "usable"]
 
 _LONG, _PTR = ctypes.c_long, ctypes.c_void_p
 #: Accumulator rows per filter block and tap block in the weight-gradient kernel (see the C file).
@@ -54,6 +54,8 @@ def _lib() -> Any:
     lib = cpu_native.library("conv_direct")
     if lib is not None and not getattr(lib, "_dlcore_typed", False):
         lib.dl_direct_isa.restype = ctypes.c_int
+        lib.dl_direct_limit_isa.restype = ctypes.c_int
+        lib.dl_direct_limit_isa.argtypes = [ctypes.c_int]
         lib.dl_direct_conv.argtypes = [_PTR] * 4 + [_LONG] * 13
         lib.dl_direct_wgrad.argtypes = [_PTR] * 4 + [_LONG] * 14
         lib._dlcore_typed = True
@@ -64,6 +66,15 @@ def usable() -> bool:
     """Whether the direct kernels run here: the library builds, and the CPU has AVX-512 or AVX2."""
     lib = _lib()
     return lib is not None and lib.dl_direct_isa() > 0
+
+
+def limit_isa(bits: int) -> int:
+    """Let the kernels use vectors of at most ``bits`` (512: AVX-512, 256: AVX2) from now on, as
+    far as the CPU has them; returns the previous limit. For tests of the narrower code.
+
+    >>> if usable(): old = limit_isa(256); assert _lib().dl_direct_isa() == 256; _ = limit_isa(old)
+    """
+    return int(_lib().dl_direct_limit_isa(int(bits)))
 
 
 def able(x: Any, w: Any, stride: tuple, pad4: tuple, dilation: tuple, groups: int) -> str:

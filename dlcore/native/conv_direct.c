@@ -15,6 +15,7 @@
  * Entry points (all plain C, called through ctypes, which releases the GIL):
  *   dl_direct_isa()        512 or 256: the vector width the kernels run at here, 0 when neither
  *                          AVX-512F nor AVX2 (with FMA) is there;
+ *   dl_direct_limit_isa(b) at most b-bit vectors from now on (tests run the AVX2 code this way);
  *   dl_direct_conv(...)    y = conv(x, w) (+ bias) for samples [n0, n1): the forward pass, and
  *                          the input gradient (the gradient convolved with the flipped filters);
  *   dl_direct_wgrad(...)   adds the weight gradient of samples [n0, n1) to per-lane sums.
@@ -54,11 +55,15 @@ typedef void (*tile_fn)(const float *, const long *, long, const float *, long, 
 
 struct isa { tile_fn tile; long filters, positions; };
 
-/* The widest instruction set this CPU runs, or filters == 0 when it has neither. */
+static int widest_allowed = 512; /* lowered by dl_direct_limit_isa, so tests run the AVX2 code too */
+
+/* The widest instruction set this CPU runs (and is allowed), or filters == 0 when it has neither. */
 static struct isa pick_isa(void) {
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) return (struct isa){tile_avx512, 8, 32};
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return (struct isa){tile_avx2, 4, 24};
+    if (widest_allowed >= 512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma"))
+        return (struct isa){tile_avx512, 8, 32};
+    if (widest_allowed >= 256 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return (struct isa){tile_avx2, 4, 24};
     return (struct isa){NULL, 0, 0};
 }
 
@@ -66,6 +71,13 @@ static struct isa pick_isa(void) {
 int dl_direct_isa(void) {
     struct isa i = pick_isa();
     return i.filters == 8 ? 512 : i.filters == 4 ? 256 : 0;
+}
+
+/* Allow vectors of at most `bits` (512 or 256) from now on; returns the previous limit. */
+int dl_direct_limit_isa(int bits) {
+    int old = widest_allowed;
+    widest_allowed = bits;
+    return old;
 }
 
 static long round_up(long v, long m) { return (v + m - 1) / m * m; }
