@@ -34,10 +34,12 @@ emu-suite: $(VENV)/.stamp-cuda
 	DLCORE_CUDA_EMULATE=1 DLCORE_DEVICE=cuda $(PY) -m pytest -q -p no:cacheprovider tests
 
 # The emulated kernel tests again, with the kernels built under AddressSanitizer + UBSan, in a
-# child process that preloads the ASan runtime (CI runs it).
+# child process that preloads the ASan runtime, and the native CPU kernels' tests likewise (CI runs it).
 emu-sanitize: $(VENV)/.stamp-cuda
 	LD_PRELOAD="$$(g++ -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0 DLCORE_EMU_SANITIZE=asan+ubsan \
 		$(PY) -m pytest -q -p no:cacheprovider tests/test_emulator_kernels.py tests/test_cuda_kernels.py
+	LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0 \
+		DLCORE_NATIVE_SANITIZE=asan+ubsan $(PY) -m pytest -q -p no:cacheprovider tests/test_conv_direct.py
 
 # Planted bugs (a removed barrier, a halved butterfly, a read past a row...) must fail the
 # emulated kernel tests (CI runs it).

@@ -39,6 +39,10 @@ SOURCES = Path(__file__).resolve().parent / "native"
 CFLAGS = ("-std=gnu11", "-O3", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter",
           "-fvisibility=default")
 
+#: Extra flags with ``DLCORE_NATIVE_SANITIZE=asan+ubsan`` (``make emu-sanitize`` runs the direct
+#: convolution's tests so, with the ASan runtime preloaded).
+SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer")
+
 _enabled = os.environ.get("DLCORE_CPU_NATIVE", "1").strip() != "0"
 _lock = threading.Lock()
 _failed: set[str] = set()
@@ -64,14 +68,15 @@ def _build(name: str) -> ctypes.CDLL:
     if cc is None:
         raise OSError("no C compiler (cc, gcc or $CC) on PATH")
     source = (SOURCES / f"{name}.c").read_text()
-    key = hashlib.sha256("\0".join([source, " ".join(CFLAGS), _compiler_version(cc)]).encode()).hexdigest()[:20]
+    flags = CFLAGS + (SANITIZE_FLAGS if os.environ.get("DLCORE_NATIVE_SANITIZE") == "asan+ubsan" else ())
+    key = hashlib.sha256("\0".join([source, " ".join(flags), _compiler_version(cc)]).encode()).hexdigest()[:20]
     folder = cache_dir()
     so = folder / f"{name}-{key}.so"
     if not so.exists():
         folder.mkdir(parents=True, exist_ok=True)
         tmp = so.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         try:
-            r = subprocess.run([cc, *CFLAGS, "-o", str(tmp), str(SOURCES / f"{name}.c")], capture_output=True, text=True)
+            r = subprocess.run([cc, *flags, "-o", str(tmp), str(SOURCES / f"{name}.c")], capture_output=True, text=True)
             if r.returncode != 0 or r.stderr.strip():
                 raise OSError(f"{cc} failed on native/{name}.c:\n{r.stderr}")
             os.replace(tmp, so)  # atomic: a concurrent process sees no library or a whole one
