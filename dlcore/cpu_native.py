@@ -24,6 +24,7 @@ import logging
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,8 +50,16 @@ _failed: set[str] = set()
 
 
 def cache_dir() -> Path:
-    """Where built libraries go: ``$DLCORE_NATIVE_CACHE`` or ``~/.cache/dlcore/native``."""
-    return Path(os.environ.get("DLCORE_NATIVE_CACHE") or Path.home() / ".cache" / "dlcore" / "native")
+    """Where built libraries go: ``$DLCORE_NATIVE_CACHE``, else ``~/.cache/dlcore/native`` when it
+    can be created, else a per-user folder in the temporary directory."""
+    if os.environ.get("DLCORE_NATIVE_CACHE"):
+        return Path(os.environ["DLCORE_NATIVE_CACHE"])
+    try:
+        folder = Path.home() / ".cache" / "dlcore" / "native"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    except (OSError, RuntimeError):  # read-only or missing home
+        return Path(tempfile.gettempdir()) / f"dlcore-native-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
 
 
 def _compiler() -> str | None:

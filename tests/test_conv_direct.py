@@ -204,6 +204,15 @@ def test_the_library_is_built_once_into_the_cache(monkeypatch, tmp_path):
     assert cpu_native.library() is lib
 
 
+def test_cache_falls_back_to_the_temporary_directory_without_a_writable_home(monkeypatch, tmp_path):
+    monkeypatch.delenv("DLCORE_NATIVE_CACHE", raising=False)
+    home = tmp_path / "home"
+    home.write_text("a file, not a folder: mkdir under it fails")
+    monkeypatch.setattr(cpu_native.Path, "home", staticmethod(lambda: home))
+    monkeypatch.setattr(cpu_native.tempfile, "gettempdir", lambda: str(tmp_path))
+    assert cpu_native.cache_dir().parent == tmp_path and cpu_native.cache_dir().name.startswith("dlcore-native-")
+
+
 def test_training_matches_im2col():
     # A few SGD steps of the MNIST CNN: the direct path's weights stay within float32 rounding
     # of im2col's.
