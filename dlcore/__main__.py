@@ -1,4 +1,4 @@
-"""``python -m dlcore info``: versions, devices, CUDA driver/runtime/NVRTC and the kernel cache."""
+"""``python -m dlcore info``: versions, devices, the CPU kernels (Numba, native C, BLAS), CUDA driver/runtime/NVRTC and the kernel cache."""
 
 from __future__ import annotations
 
@@ -23,6 +23,15 @@ def _cpu_kernels() -> str:
     return f"NumPy + compiled (Numba {numba.__version__})" + ("" if cpu_jit.enabled() else ", switched off (DLCORE_CPU_JIT=0)")
 
 
+def _native() -> str:
+    from . import cpu_native
+
+    bits = cpu_native.isa()  # builds the library on first use (about a second), else reuses the cache
+    if not bits:
+        return "not usable (no C compiler, no AVX2/AVX-512, or DLCORE_CPU_NATIVE=0): the direct convolution is off"
+    return f"direct convolution, {'AVX-512' if bits == 512 else 'AVX2'} (cache {cpu_native.cache_dir()})"
+
+
 def _blas() -> str:
     from .blas import blas_kernel, blas_summary
 
@@ -42,6 +51,7 @@ def info_lines() -> list[str]:
         f"platform    {platform.platform()}",
         f"default     DLCORE_DEVICE={os.environ.get('DLCORE_DEVICE', '(unset: cpu)')}",
         f"cpu kernels {_cpu_kernels()}",
+        f"native cpu  {_native()}",
         f"numpy blas  {_blas()}",
     ]
     try:

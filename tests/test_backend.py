@@ -87,7 +87,7 @@ def test_info_command_prints_versions_and_devices():
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, "-m", "dlcore", "info"], cwd=root, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    for word in ("dlcore", "numpy", "device", "kernel", "cpu kernels", "numpy blas"):
+    for word in ("dlcore", "numpy", "device", "kernel", "cpu kernels", "native cpu", "numpy blas"):
         assert word in out.stdout
 
 
