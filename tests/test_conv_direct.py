@@ -105,6 +105,17 @@ def test_pieces_over_threads_give_torch_s_result(grain, monkeypatch, isa):
         _close(ours, ref)
 
 
+def test_weight_gradient_is_bitwise_reproducible_on_two_threads(monkeypatch):
+    # Which thread takes which piece varies; the sums are added in piece order all the same.
+    monkeypatch.setenv("DLCORE_NUM_THREADS", "2")
+    monkeypatch.setattr(cpu, "MIN_WORK_PER_THREAD", 1)
+    monkeypatch.setattr(conv_direct, "_threads", {2: 2})
+    rng = np.random.default_rng(5)
+    x, g = rng.standard_normal((9, 4, 6, 6)).astype(np.float32), rng.standard_normal((9, 8, 6, 6)).astype(np.float32)
+    runs = [conv_direct._weight_grad(x, g, (8, 4, 3, 3), (1, 1), True) for _ in range(20)]
+    assert all(np.array_equal(r[0], runs[0][0]) and np.array_equal(r[1], runs[0][1]) for r in runs)
+
+
 def test_thread_count_is_measured_once():
     count = conv_direct.threads()
     assert count in (1, cpu.num_threads()) and conv_direct.threads() == count

@@ -200,24 +200,25 @@ def direct_forward(fn: Function, x: Any, w: Any, b: Any, win: Any, groups: int) 
 
 
 def _weight_grad(x: np.ndarray, g: np.ndarray, w_shape: tuple, top_left: tuple, bias: bool) -> tuple:
-    """(dW, db or None): per-worker sums from the kernel, added up here."""
+    """(dW, db or None): per-piece sums from the kernel, added up here in a fixed order."""
     lib, (N, C, H, W), (F, _, kh, kw) = _lib(), x.shape, w_shape
     OH, OW = g.shape[2:]
     taps = C * kh * kw
     acc_shape = (-(-F // FILTER_PAD) * FILTER_PAD, -(-taps // TAP_PAD) * TAP_PAD, LANES)
     sums: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
     args = (C, H, W, F, acc_shape[0], kh, kw, *top_left, OH, OW)
+    count = threads()
 
     def run(worker: int, lo: int, hi: int) -> None:
-        first = worker not in sums
-        if first:  # the kernel zeroes them on a worker's first piece
-            sums[worker] = (np.empty(acc_shape, np.float32), np.empty(F, np.float64) if bias else None)
-        acc, db = sums[worker]
-        if lib.dl_direct_wgrad(_ptr(x), _ptr(g), _ptr(acc), _ptr(db), int(first), lo, hi, *args) != 0:
+        # One piece per thread, each with its own sums (zeroed by the kernel), added in piece
+        # order below: the same result whichever thread takes which piece.
+        acc, db = np.empty(acc_shape, np.float32), np.empty(F, np.float64) if bias else None
+        if lib.dl_direct_wgrad(_ptr(x), _ptr(g), _ptr(acc), _ptr(db), 1, lo, hi, *args) != 0:
             raise MemoryError("conv2d (direct): the kernel could not allocate its scratch planes")
+        sums[lo] = (acc, db)  # dict assignment is atomic under the GIL
 
-    parallel_pieces(run, N, GRAIN, 2 * g.size * taps, threads())
-    parts = list(sums.values())
+    parallel_pieces(run, N, -(-N // count), 2 * g.size * taps, count)
+    parts = [sums[lo] for lo in sorted(sums)]
     dw = np.sum([a for a, _ in parts], axis=0) if len(parts) > 1 else parts[0][0]
     dw = dw.sum(axis=2, dtype=np.float64)[:F, :taps].astype(np.float32).reshape(w_shape)
     db = np.sum([b for _, b in parts], axis=0).astype(np.float32) if bias else None
