@@ -105,14 +105,17 @@ def test_pieces_over_threads_give_torch_s_result(grain, monkeypatch, isa):
         _close(ours, ref)
 
 
-def test_weight_gradient_is_bitwise_reproducible_on_two_threads(monkeypatch):
-    # Which thread takes which piece varies; the sums are added in piece order all the same.
+def test_weight_gradient_is_bitwise_reproducible_on_one_thread_or_two(monkeypatch):
+    # Which thread takes which piece varies, and the measured thread count may differ between
+    # processes; the pieces and the order of their sums do not.
     monkeypatch.setenv("DLCORE_NUM_THREADS", "2")
     monkeypatch.setattr(cpu, "MIN_WORK_PER_THREAD", 1)
-    monkeypatch.setattr(conv_direct, "_threads", {2: 2})
     rng = np.random.default_rng(5)
     x, g = rng.standard_normal((9, 4, 6, 6)).astype(np.float32), rng.standard_normal((9, 8, 6, 6)).astype(np.float32)
-    runs = [conv_direct._weight_grad(x, g, (8, 4, 3, 3), (1, 1), True) for _ in range(20)]
+    runs = []
+    for count in (2, 1, 2):
+        monkeypatch.setattr(conv_direct, "_threads", {2: count})
+        runs += [conv_direct._weight_grad(x, g, (8, 4, 3, 3), (1, 1), True) for _ in range(10)]
     assert all(np.array_equal(r[0], runs[0][0]) and np.array_equal(r[1], runs[0][1]) for r in runs)
 
 

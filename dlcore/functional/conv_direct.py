@@ -207,17 +207,18 @@ def _weight_grad(x: np.ndarray, g: np.ndarray, w_shape: tuple, top_left: tuple, 
     acc_shape = (-(-F // FILTER_PAD) * FILTER_PAD, -(-taps // TAP_PAD) * TAP_PAD, LANES)
     sums: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
     args = (C, H, W, F, acc_shape[0], kh, kw, *top_left, OH, OW)
-    count = threads()
+    pieces = num_threads()  # not the measured threads(): the split, and so the rounding, must
+    # not depend on a timing
 
     def run(worker: int, lo: int, hi: int) -> None:
-        # One piece per thread, each with its own sums (zeroed by the kernel), added in piece
-        # order below: the same result whichever thread takes which piece.
+        # One piece per available CPU, each with its own sums (zeroed by the kernel), added in
+        # piece order below: the same bits whichever thread takes which piece, and on one thread.
         acc, db = np.empty(acc_shape, np.float32), np.empty(F, np.float64) if bias else None
         if lib.dl_direct_wgrad(_ptr(x), _ptr(g), _ptr(acc), _ptr(db), 1, lo, hi, *args) != 0:
             raise MemoryError("conv2d (direct): the kernel could not allocate its scratch planes")
         sums[lo] = (acc, db)  # dict assignment is atomic under the GIL
 
-    parallel_pieces(run, N, -(-N // count), 2 * g.size * taps, count)
+    parallel_pieces(run, N, -(-N // pieces), 2 * g.size * taps, threads())
     parts = [sums[lo] for lo in sorted(sums)]
     dw = np.sum([a for a, _ in parts], axis=0) if len(parts) > 1 else parts[0][0]
     dw = dw.sum(axis=2, dtype=np.float64)[:F, :taps].astype(np.float32).reshape(w_shape)
