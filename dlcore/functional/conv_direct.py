@@ -37,7 +37,7 @@ import numpy as np
 
 from .. import autograd, cpu_native
 from ..autograd import Function
-from ..cpu import num_threads, parallel_pieces
+from ..cpu import channel_sums, num_threads, parallel_pieces
 
 log = logging.getLogger("dlcore")
 
@@ -238,7 +238,7 @@ def direct_backward(fn: Function, grad: Any) -> tuple:
         dw, db = _weight_grad(np.ascontiguousarray(fn.x), g, w.shape, (top, left), want_db)
         fn.x = None
     elif want_db:
-        db = g.sum(axis=(0, 2, 3), dtype=np.float64).astype(np.float32)
+        db = channel_sums(g.reshape(g.shape[0], F, -1))  # no weight gradient: the shared GEMV helper
     if fn.needs(0):
         flipped = w[:, :, ::-1, ::-1].transpose(0, 2, 3, 1).reshape(F * kh * kw, C)  # [(f, ky, kx), c]
         dx = _conv(g, _pack(flipped), C, (kh, kw), None, (kh - 1 - top, kw - 1 - left), win.in_shape[2:])
