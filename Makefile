@@ -39,7 +39,7 @@ emu-sanitize: $(VENV)/.stamp-cuda
 	LD_PRELOAD="$$(g++ -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0 DLCORE_EMU_SANITIZE=asan+ubsan \
 		$(PY) -m pytest -q -p no:cacheprovider tests/test_emulator_kernels.py tests/test_cuda_kernels.py
 	LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0 \
-		DLCORE_NATIVE_SANITIZE=asan+ubsan $(PY) -m pytest -q -p no:cacheprovider tests/test_conv_direct.py
+		DLCORE_NATIVE_SANITIZE=asan+ubsan $(PY) -m pytest -q -p no:cacheprovider tests/test_conv_direct.py tests/test_native_elementwise.py
 
 # Planted bugs (a removed barrier, a halved butterfly, a read past a row...) must fail the
 # emulated kernel tests (CI runs it).

@@ -14,21 +14,21 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import itertools
 import logging
 import os
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from . import native_elementwise
 from .conv_algorithms import CONV_ALGORITHMS, conv_algorithm, get_conv_algorithm, set_conv_algorithm
+from .cpu_threads import min_work_per_thread, num_threads, parallel_chunks, parallel_pieces, threads_for
 
-__all__ = ["CONV_ALGORITHMS", "axpby_", "buffers", "channel_sums", "conv_algorithm", "copy_rows", "elementwise", "get_conv_algorithm", "in_place", "matmul", "num_threads",
+__all__ = ["CONV_ALGORITHMS", "axpby_", "buffers", "channel_sums", "conv_algorithm", "copy_rows", "elementwise", "get_conv_algorithm", "in_place", "matmul", "min_work_per_thread", "num_threads",
            "one_blas_thread", "parallel_chunks", "parallel_pieces", "relu", "relu_backward", "set_conv_algorithm", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
-           "tune_malloc"]
+           "threads_for", "tune_malloc"]
 
 log = logging.getLogger("dlcore")
 
@@ -112,95 +112,6 @@ class _BufferPool:
 buffers = _BufferPool()
 
 
-# --------------------------------------------------------------------------- threads
-_executor: ThreadPoolExecutor | None = None
-_executor_threads = 0
-
-#: Elements a thread should at least touch before work is split. Handing work to a thread costs
-#: ~50 us, and on cache-resident arrays the second thread gains little: measured here (2026-12-02,
-#: sixth session, in one process) the compiled ReLU backward on 800k floats took 0.121 ms on one
-#: thread and 0.153 on two, 2x2 max pooling of 800k floats 0.178 vs 0.248, while at 1.6M floats two
-#: threads won (0.62x and 0.71x). 3 << 19 keeps both 800k cases on one thread (it was 1 << 19).
-MIN_WORK_PER_THREAD = 3 << 19
-
-
-def num_threads() -> int:
-    """Threads the CPU paths of conv/pool split their memory-bound copies over.
-
-    ``DLCORE_NUM_THREADS``, else ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` (what NumPy's
-    BLAS uses), else the CPUs this process may run on.
-    """
-    for name in ("DLCORE_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        value = os.environ.get(name, "").strip()
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def parallel_chunks(fn: Callable[[int, int], None], n: int, work: int) -> None:
-    """Call ``fn(lo, hi)`` on contiguous chunks of ``range(n)``, one per thread.
-
-    NumPy releases the GIL inside its loops, so memory-bound array code on disjoint slices runs
-    in parallel. ``work`` is the total number of elements touched; below ``MIN_WORK_PER_THREAD``
-    per thread (or with one thread) everything runs in the calling thread. ``fn`` must write
-    only to its own slice.
-    """
-    threads = min(num_threads(), n, max(1, work // MIN_WORK_PER_THREAD))
-    if threads <= 1:
-        fn(0, n)
-        return
-    bounds = [n * t // threads for t in range(threads + 1)]
-    futures = [_pool(threads).submit(fn, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
-    try:
-        fn(0, bounds[1])  # the first chunk in the calling thread: one hand-off fewer, no idle wait
-    finally:
-        for f in futures:
-            f.result()  # re-raises a worker's exception here (after every chunk has finished)
-
-
-def _pool(threads: int) -> ThreadPoolExecutor:
-    global _executor, _executor_threads
-    if _executor is None or _executor_threads < threads:
-        _executor, _executor_threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dlcore"), threads
-    return _executor
-
-
-def parallel_pieces(fn: Callable[[int, int, int], None], n: int, grain: int, work: int,
-                    max_threads: int | None = None) -> int:
-    """Call ``fn(worker, lo, hi)`` on pieces of ``grain`` items of ``range(n)``, which the threads
-    take in turn as each finishes its last; returns the number of workers (``worker`` is
-    ``0 .. workers - 1``, one thread each, so per-worker state needs no lock).
-
-    Unlike :func:`parallel_chunks`' equal shares, a thread slowed by another process (or by
-    BLAS's threads spinning on its CPU after a GEMM) does fewer pieces instead of holding up the
-    call. ``work`` is as for :func:`parallel_chunks`; ``max_threads`` caps the threads.
-
-    >>> seen = []
-    >>> parallel_pieces(lambda w, lo, hi: seen.append((lo, hi)), 5, 2, 0), sorted(seen)
-    (1, [(0, 2), (2, 4), (4, 5)])
-    """
-    pieces = -(-n // grain)
-    threads = min(num_threads(), pieces, max(1, work // MIN_WORK_PER_THREAD), max_threads or pieces)
-    order = itertools.count()  # next() on a count is atomic under the GIL
-
-    def worker(index: int) -> None:
-        for piece in iter(order.__next__, None):
-            if piece >= pieces:
-                return
-            fn(index, piece * grain, min(n, (piece + 1) * grain))
-
-    futures = [_pool(threads).submit(worker, t) for t in range(1, threads)] if threads > 1 else []
-    try:
-        worker(0)
-    finally:
-        for f in futures:
-            f.result()
-    return threads
-
-
 def copy_rows(dst: Any, src: Any) -> None:
     """``dst[...] = src`` for same-shaped arrays, moving each last-axis row as one item.
 
@@ -228,7 +139,7 @@ BLOCK = 1 << 15
 
 
 def elementwise(kernel: Callable[..., None], *inputs: np.ndarray, dtype: Any = None, block: int = BLOCK,
-                cost: float = 1.0) -> np.ndarray:
+                cost: float = 1.0, native: bool = False) -> np.ndarray:
     """``out = kernel(*inputs)`` on NumPy arrays, blocked for the cache and split over threads.
 
     ``kernel(out, *ins)`` writes one block of the result into ``out`` (1-D views of equal length,
@@ -237,7 +148,8 @@ def elementwise(kernel: Callable[..., None], *inputs: np.ndarray, dtype: Any = N
     and ``dtype`` (default: the first input's). ``block`` is the elements per kernel call (one
     pass kernels gain nothing from small blocks and pay ~5 us per call); ``cost`` scales the
     work that decides the threads: a cheap pass (max, compare) is worth splitting only over
-    about 2M elements, since handing work to a thread costs ~60 us here.
+    about 2M elements, since handing work to a thread costs ~60 us here. ``native``: the kernel is
+    one of :mod:`dlcore.native_elementwise`'s (it raises no floating-point warnings).
 
     >>> x = np.array([-1.0, 2.0], np.float32)
     >>> elementwise(lambda o, a: np.maximum(a, 0, out=o), x).tolist()
@@ -254,7 +166,10 @@ def elementwise(kernel: Callable[..., None], *inputs: np.ndarray, dtype: Any = N
                 part = slice(start, min(n, start + block))
                 kernel(flat_out[part], *(a[part] for a in flat))
 
-    parallel_chunks(run, -(-n // block), int(n * (1 + len(flat)) * cost))
+    if n <= block and native:  # one C call: no thread hand-off, no warnings to silence
+        kernel(flat_out, *flat)
+    else:
+        parallel_chunks(run, -(-n // block), int(n * (1 + len(flat)) * cost))
     return out
 
 
@@ -315,6 +230,8 @@ def relu(x: np.ndarray) -> np.ndarray:
     """max(x, 0), threaded. ``relu(np.array([-1.0, 3.0])).tolist() == [0.0, 3.0]``."""
     if x.dtype.kind not in "fiu":
         return np.maximum(x, 0)
+    if native_elementwise.usable(x):
+        return elementwise(native_elementwise.relu, x, block=ONE_PASS_BLOCK, cost=0.25, native=True)
     return elementwise(_relu, x, block=ONE_PASS_BLOCK, cost=0.25)
 
 
@@ -341,6 +258,8 @@ def relu_backward(g: np.ndarray, x: np.ndarray) -> np.ndarray:
     >>> relu_backward(np.array([np.inf, 2.0, np.nan]), np.array([-1.0, np.nan, 0.0])).tolist()
     [0.0, 2.0, 0.0]
     """
+    if g.shape == x.shape and native_elementwise.usable(g, x):  # one pass, no NaN repair needed
+        return elementwise(native_elementwise.relu_backward, g, x, block=ONE_PASS_BLOCK, cost=0.35, native=True)
     out = elementwise(_relu_backward, g, x, block=ONE_PASS_BLOCK, cost=0.35)
     if not np.isfinite(out.sum()):  # 0 * inf or 0 * NaN made a NaN where the answer is 0 (rare)
         out[np.broadcast_to(x <= 0, out.shape)] = 0
@@ -357,7 +276,7 @@ def tanh_backward(g: np.ndarray, y: np.ndarray) -> np.ndarray:
     return elementwise(_tanh_backward, g, y)
 
 
-def in_place(kernel: Callable[..., None], *arrays: Any) -> None:
+def in_place(kernel: Callable[..., None], *arrays: Any, block: int = BLOCK) -> None:
     """Run ``kernel(*blocks)`` over cache blocks of same-shaped arrays, split over dlcore's threads.
 
     For in-place updates (optimizer steps, epilogues): ``kernel`` gets 1-D views of one block of
@@ -371,7 +290,7 @@ def in_place(kernel: Callable[..., None], *arrays: Any) -> None:
     [1.0, 2.0, 3.0]
     """
     first = arrays[0]
-    if (first.size * len(arrays) < 2 * MIN_WORK_PER_THREAD  # one thread anyway: skip the per-block calls
+    if (threads_for(first.size * len(arrays), first.size) <= 1  # one thread anyway: skip the per-block calls
             or not all(isinstance(a, np.ndarray) and a.flags.c_contiguous and a.shape == first.shape for a in arrays)):
         kernel(*arrays)
         return
@@ -379,10 +298,10 @@ def in_place(kernel: Callable[..., None], *arrays: Any) -> None:
     n = first.size
 
     def run(lo: int, hi: int) -> None:
-        for start in range(lo * BLOCK, min(n, hi * BLOCK), BLOCK):
-            kernel(*(a[start:start + BLOCK] for a in flat))
+        for start in range(lo * block, min(n, hi * block), block):
+            kernel(*(a[start:start + block] for a in flat))
 
-    parallel_chunks(run, -(-n // BLOCK), n * len(flat))
+    parallel_chunks(run, -(-n // block), n * len(flat))
 
 
 def axpby_(y: Any, a: float, x: Any, b: float) -> Any:
@@ -396,6 +315,10 @@ def axpby_(y: Any, a: float, x: Any, b: float) -> Any:
     [0.5, -1.5, -3.5]
     """
     a, b = y.dtype.type(a), y.dtype.type(b)
+    if (native_elementwise.usable(y, x) and y.shape == x.shape and y.flags.c_contiguous
+            and x.flags.c_contiguous):  # one pass in C, the same roundings
+        in_place(lambda yb, xb: native_elementwise.axpby(yb, a, xb, b), y, x, block=ONE_PASS_BLOCK)
+        return y
 
     def kernel(yb: Any, xb: Any) -> None:
         if a != 1:
@@ -444,7 +367,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, split: str = "batch") 
             np.matmul(a, b[:, lo:hi], out=out[:, lo:hi])
 
     n = out.shape[1] if split == "cols" else out.shape[0]
-    parallel_chunks(part, n, out.size + a.size + b.size)
+    parallel_chunks(part, n, out.size + a.size + b.size, fixed=True)  # BLAS may block the parts differently
     return out
 
 

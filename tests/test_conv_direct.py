@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import dlcore
-from dlcore import cpu, cpu_native
+from dlcore import cpu, cpu_native, cpu_threads
 from dlcore.functional import conv_direct
 from dlcore.functional.conv import conv2d
 
@@ -95,7 +95,7 @@ def test_pieces_over_threads_give_torch_s_result(grain, monkeypatch, isa):
     # Pieces of 1 and 3 samples (a partial last one) on two threads, and one piece: every
     # worker's weight and bias sums must be added, every sample computed once.
     monkeypatch.setenv("DLCORE_NUM_THREADS", "2")
-    monkeypatch.setattr(cpu, "MIN_WORK_PER_THREAD", 1)
+    monkeypatch.setattr(cpu_threads, "MIN_WORK_PER_THREAD", 1)
     monkeypatch.setattr(conv_direct, "GRAIN", grain)
     monkeypatch.setattr(conv_direct, "_threads", {2: 2})  # two threads even where one measured faster
     rng = np.random.default_rng(grain)
@@ -109,7 +109,7 @@ def test_weight_gradient_is_bitwise_reproducible_on_one_thread_or_two(monkeypatc
     # Which thread takes which piece varies, and the measured thread count may differ between
     # processes; the pieces and the order of their sums do not.
     monkeypatch.setenv("DLCORE_NUM_THREADS", "2")
-    monkeypatch.setattr(cpu, "MIN_WORK_PER_THREAD", 1)
+    monkeypatch.setattr(cpu_threads, "MIN_WORK_PER_THREAD", 1)
     rng = np.random.default_rng(5)
     x, g = rng.standard_normal((9, 4, 6, 6)).astype(np.float32), rng.standard_normal((9, 8, 6, 6)).astype(np.float32)
     runs = []

@@ -28,12 +28,12 @@ def test_malloc_tuning_is_applied_and_can_be_switched_off():
 # --------------------------------------------------------------------------- element-wise kernels
 import numpy as np  # noqa: E402
 
-from dlcore import cpu  # noqa: E402
+from dlcore import cpu, cpu_threads  # noqa: E402
 
 # Odd length over several cache blocks and above the threading threshold of even the cheapest
 # kernel (ReLU's, cost 0.25), so the split into threads and blocks (and the short last block)
 # is exercised.
-N_BIG = 4 * cpu.MIN_WORK_PER_THREAD + 3 * cpu.ONE_PASS_BLOCK + 7
+N_BIG = 4 * cpu_threads.FIXED_MIN_WORK + 3 * cpu.ONE_PASS_BLOCK + 7
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dlcore"
 
 # backend → cuda → tensor/autograd → functional → nn → optim → data/preprocessing/train → bench
 RANK = {
-    "errors": 0, "backend": 0, "blas": 0, "cpu": 0, "cpu_jit": 0, "cpu_kernels": 0, "cpu_kernels_winograd": 0, "cpu_native": 0, "conv_algorithms": 0, "dtypes": 0, "accelerator": 0, "backends": 0, "emulator": 0,
+    "errors": 0, "backend": 0, "blas": 0, "cpu": 0, "cpu_jit": 0, "cpu_kernels": 0, "cpu_kernels_winograd": 0, "cpu_native": 0, "cpu_threads": 0, "native_elementwise": 0, "conv_algorithms": 0, "dtypes": 0, "accelerator": 0, "backends": 0, "emulator": 0,
     "cuda": 1, "functional.window": 1,  # window geometry: used by the CUDA launchers, imports no Tensor
     "autograd": 2, "tensor": 2, "tensor_methods": 2, "tensor_inplace": 2, "tensor_sort": 2, "tensor_math": 2, "ops_math": 2, "ops": 2, "ops_reduce": 2, "ops_shape": 2, "creation": 2,
     "functions": 2, "serialization": 2, "archive": 2, "safetensors_io": 2,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import dlcore
-from dlcore import cpu
+from dlcore import cpu_threads
 from dlcore.functional.norm import batch_norm
 
 torch = pytest.importorskip("torch")
@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 @pytest.mark.parametrize("shape", [(16, 8, 10, 10), (33, 5)])
 @pytest.mark.parametrize("training", [True, False])
 def test_batch_norm_split_over_threads_matches_torch(shape, training, monkeypatch):
-    monkeypatch.setattr(cpu, "MIN_WORK_PER_THREAD", 64)
+    monkeypatch.setattr(cpu_threads, "MIN_WORK_PER_THREAD", 64)
     rng = np.random.default_rng(0)
     C = shape[1]
     x, w, b, g = rng.standard_normal(shape), rng.standard_normal(C), rng.standard_normal(C), rng.standard_normal(shape)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import dlcore
-from dlcore import cpu
+from dlcore import cpu, cpu_threads
 
 torch = pytest.importorskip("torch")
 
@@ -40,7 +40,7 @@ def _adam_reference(w, grads, lr, b1, b2, eps, wd, decoupled, amsgrad, maximize)
 @pytest.mark.parametrize("name,kw", [("Adam", {}), ("Adam", {"weight_decay": 0.1, "amsgrad": True}),
                                      ("AdamW", {}), ("AdamW", {"maximize": True, "amsgrad": True})])
 def test_blocked_adam_equals_the_whole_array_update(name, kw, monkeypatch):
-    monkeypatch.setattr(cpu, "MIN_WORK_PER_THREAD", 1024)  # split even here, on any machine
+    monkeypatch.setattr(cpu_threads, "MIN_WORK_PER_THREAD", 1024)  # split even here, on any machine
     rng = np.random.default_rng(0)
     w0 = rng.standard_normal(N).astype(np.float32)
     grads = [rng.standard_normal(N).astype(np.float32) for _ in range(3)]
@@ -61,7 +61,7 @@ def test_blocked_adam_equals_the_whole_array_update(name, kw, monkeypatch):
 
 
 def test_blocked_sgd_momentum_equals_the_whole_array_update(monkeypatch):
-    monkeypatch.setattr(cpu, "MIN_WORK_PER_THREAD", 1024)
+    monkeypatch.setattr(cpu_threads, "MIN_WORK_PER_THREAD", 1024)
     rng = np.random.default_rng(1)
     w0 = rng.standard_normal(N).astype(np.float32)
     grads = [rng.standard_normal(N).astype(np.float32) for _ in range(3)]
@@ -89,7 +89,7 @@ def test_split_over_threads_equals_one_call_and_torch(name, kw, monkeypatch):
     grads = [rng.standard_normal(N).astype(np.float32) for _ in range(3)]
     out = []
     for min_work in (1024, 1 << 40):  # many blocks on threads / one whole-array call
-        monkeypatch.setattr(cpu, "MIN_WORK_PER_THREAD", min_work)
+        monkeypatch.setattr(cpu_threads, "MIN_WORK_PER_THREAD", min_work)
         p = dlcore.tensor(w0.copy(), requires_grad=True)
         opt = getattr(dlcore.optim, name)([p], lr=0.01, **kw)
         for g in grads:

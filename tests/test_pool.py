@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from op_cases import pool_ref
 
 import dlcore
+import dlcore.cpu_threads
 from dlcore.errors import ShapeError
 from dlcore.functional.pool import avg_pool2d, max_pool2d
 from dlcore.nn import AvgPool2d, MaxPool2d
@@ -172,7 +173,7 @@ def test_pools_split_over_threads_match_naive(monkeypatch):
     """The CPU path splits the batch over threads for big inputs; force that on a small one."""
     import dlcore.cpu
 
-    monkeypatch.setattr(dlcore.cpu, "MIN_WORK_PER_THREAD", 1)
+    monkeypatch.setattr(dlcore.cpu_threads, "MIN_WORK_PER_THREAD", 1)
     monkeypatch.setenv("DLCORE_NUM_THREADS", "3")
     rng = np.random.default_rng(3)
     x = np.round(rng.standard_normal((5, 2, 7, 9)) * 2)

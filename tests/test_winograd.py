@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import dlcore
-from dlcore import cpu, cpu_jit
+from dlcore import cpu, cpu_jit, cpu_threads
 from dlcore.functional import winograd
 from dlcore.functional.conv import conv2d
 from dlcore.functional.winograd import tile_size, transforms
@@ -70,7 +70,7 @@ def test_sample_blocks_give_torch_s_result(tiles_per_block, monkeypatch):
         pytest.skip("needs Numba: the blocked path is the compiled one")
     monkeypatch.setattr(winograd, "TILES_PER_BLOCK", tiles_per_block)
     monkeypatch.setenv("DLCORE_NUM_THREADS", "2")  # two shares of the samples, also on a 1-CPU runner
-    monkeypatch.setattr(cpu, "MIN_WORK_PER_THREAD", 1)  # ... although the arrays are tiny
+    monkeypatch.setattr(cpu_threads, "MIN_WORK_PER_THREAD", 1)  # ... although the arrays are tiny
     rng = np.random.default_rng(tiles_per_block)
     x, w, b = rng.standard_normal((7, 3, 8, 7)), rng.standard_normal((5, 3, 3, 3)), rng.standard_normal(5)
     g = rng.standard_normal((7, 5, 8, 7))

@@ -174,7 +174,7 @@ def _geometry(x_shape: tuple, pad4: tuple, m: int) -> tuple:
 def _split(fn: Any, *arrays: np.ndarray) -> None:
     """``fn(*arrays)`` split along their (shared) first axis over dlcore's threads (NumPy drops the GIL)."""
     work = max(a.nbytes for a in arrays) // 4
-    parallel_chunks(lambda lo, hi: fn(*(a[lo:hi] for a in arrays)), arrays[0].shape[0], work)
+    parallel_chunks(lambda lo, hi: fn(*(a[lo:hi] for a in arrays)), arrays[0].shape[0], work, fixed=True)
 
 
 def _copy(dst: np.ndarray, src: np.ndarray) -> None:
@@ -322,7 +322,8 @@ TILES_PER_BLOCK = 256
 def _in_blocks(n: int, tiles: int, body: Any, work: int) -> None:
     """``body(blocks)`` on each of dlcore's threads, ``blocks`` being its share of the ``n``
     samples as (start, end) pairs of about ``TILES_PER_BLOCK`` tiles (``tiles`` per sample);
-    ``work`` (elements touched) decides the threads, as in :func:`dlcore.cpu.parallel_chunks`.
+    ``work`` (elements touched) decides the threads, by the fixed threshold (the backward sums the
+    weight gradient per thread, so the split must not depend on a timing).
 
     The compiled F(4x4) path runs GEMM and transform block by block, so that the products
     (36, F, tiles) never exist whole: on W3 (64 x 32 x 28 x 28, 64 filters) they are 29 MB, and
@@ -334,7 +335,7 @@ def _in_blocks(n: int, tiles: int, body: Any, work: int) -> None:
     def chunk(lo: int, hi: int) -> None:
         body([(s, min(hi, s + per)) for s in range(lo, hi, per)])
 
-    parallel_chunks(chunk, n, work)
+    parallel_chunks(chunk, n, work, fixed=True)  # the backward's per-thread weight sums: fixed bits
 
 
 def _block_planes(a2: int, rows: int, cols: int, dtype: Any) -> Any:
